@@ -1,0 +1,335 @@
+//! Ferrostack's configuration: one TOML file, one section per service.
+//!
+//! Precedence: built-in defaults → `ferrostack.toml` → `FERROSTACK_<SECTION>__<KEY>` environment
+//! variables → command-line flags (applied by the binary through [`Config::set`]). Services receive
+//! their section as plain data and never read files or the environment themselves. Every field's
+//! doc comment is its documentation; `docs/configuration.md` lists them with their defaults.
+
+use std::path::{Path, PathBuf};
+
+use common_error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the SQLite database, Fernet keys, clouds.yaml and agent state.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub log: LogConfig,
+    pub identity: IdentityConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(".data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            bus: BusConfig::default(),
+            log: LogConfig::default(),
+            identity: IdentityConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the API listener binds to.
+    pub listen: String,
+    /// Base URL clients use to reach the listener; written into the catalog and version
+    /// documents. Empty means `http://<listen>`.
+    pub public_url: String,
+    /// Largest request body accepted by JSON APIs, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8800".into(),
+            public_url: String::new(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The base URL for links, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+/// The database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://user@host/db`. Empty means SQLite at
+    /// `<data_dir>/ferrostack.db`.
+    pub url: String,
+    /// Connections in the read pool (and the only pool on PostgreSQL).
+    pub max_connections: u32,
+    /// Seconds a writer waits for SQLite's write lock before giving up.
+    pub busy_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: String::new(), max_connections: 8, busy_timeout_secs: 30 }
+    }
+}
+
+/// The message bus.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `inproc` for the in-process bus, or an `amqp://user:pass@host:port/vhost` URL for RabbitMQ.
+    pub url: String,
+    /// Default timeout of an RPC call, in seconds.
+    pub call_timeout_secs: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig { url: "inproc".into(), call_timeout_secs: 60 }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `info,sqlx=warn`.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { filter: "info,sqlx=warn".into(), format: "text".into() }
+    }
+}
+
+/// The identity service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Token lifetime in seconds.
+    pub token_expiration_secs: u64,
+    /// Fernet key repository. Empty means `<data_dir>/fernet-keys`.
+    pub fernet_key_repository: String,
+    /// Keys kept in the repository (staged + primary + secondaries), at least 2.
+    pub fernet_max_active_keys: usize,
+    /// bcrypt cost for password hashes (4..=31; Keystone uses 12).
+    pub password_hash_rounds: u32,
+    /// Path of a `policy.yaml` overriding default rules. Empty means defaults only.
+    pub policy_file: String,
+    /// Password of the `admin` user created by bootstrap; empty means a random one, written
+    /// to clouds.yaml.
+    pub bootstrap_password: String,
+    /// Region created by bootstrap and used in the catalog.
+    pub region: String,
+    /// Seconds a cached revocation check stays valid.
+    pub revocation_cache_secs: u64,
+    /// Maximum number of entities a list call returns (0 means no limit).
+    pub list_limit: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            token_expiration_secs: 3600,
+            fernet_key_repository: String::new(),
+            fernet_max_active_keys: 3,
+            password_hash_rounds: 12,
+            policy_file: String::new(),
+            bootstrap_password: String::new(),
+            region: "RegionOne".into(),
+            revocation_cache_secs: 2,
+            list_limit: 0,
+        }
+    }
+}
+
+/// Rate limits (token buckets). A rate of 0 disables that limit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `POST /v3/auth/tokens` per user name or id, per second.
+    pub token_per_user_per_sec: f64,
+    /// `POST /v3/auth/tokens` per source address, per second.
+    pub token_per_addr_per_sec: f64,
+    /// Burst allowance of the token-endpoint buckets.
+    pub token_burst: f64,
+    /// Authenticated API requests per project, per second.
+    pub api_per_project_per_sec: f64,
+    /// Burst allowance of the per-project bucket.
+    pub api_burst: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            token_per_user_per_sec: 20.0,
+            token_per_addr_per_sec: 200.0,
+            token_burst: 100.0,
+            api_per_project_per_sec: 0.0,
+            api_burst: 1000.0,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the file (if given and present), then `FERROSTACK_*` variables from
+    /// `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut value = toml::Value::try_from(Config::default())
+            .map_err(|e| Error::internal("serialize default config", e))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::bad_request(format!("cannot read config {}: {e}", path.display()))
+            })?;
+            let file_value: toml::Value = toml::from_str(&text)
+                .map_err(|e| Error::bad_request(format!("{}: {e}", path.display())))?;
+            merge(&mut value, file_value);
+        }
+        for (key, val) in env {
+            if let Some(rest) = key.strip_prefix("FERROSTACK_") {
+                if rest == "CONFIG" {
+                    continue;
+                }
+                let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                set_path(&mut value, &path, &val)?;
+            }
+        }
+        value.try_into().map_err(|e: toml::de::Error| Error::bad_request(e.to_string()))
+    }
+
+    /// Sets one key by dotted path (`identity.token_expiration_secs`), parsing the value as the
+    /// type the field already has. Used for flags.
+    pub fn set(&mut self, dotted: &str, raw: &str) -> Result<()> {
+        let mut value =
+            toml::Value::try_from(&*self).map_err(|e| Error::internal("serialize config", e))?;
+        let path: Vec<String> = dotted.split('.').map(str::to_string).collect();
+        set_path(&mut value, &path, raw)?;
+        *self = value.try_into().map_err(|e: toml::de::Error| Error::bad_request(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn dump(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The database URL with the SQLite default applied.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("ferrostack.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The Fernet key repository with the default applied.
+    pub fn fernet_key_repository(&self) -> PathBuf {
+        if self.identity.fernet_key_repository.is_empty() {
+            self.data_dir.join("fernet-keys")
+        } else {
+            PathBuf::from(&self.identity.fernet_key_repository)
+        }
+    }
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+fn set_path(root: &mut toml::Value, path: &[String], raw: &str) -> Result<()> {
+    let unknown = || Error::bad_request(format!("unknown configuration key {}", path.join(".")));
+    let mut cur = root;
+    for (i, key) in path.iter().enumerate() {
+        let table = cur.as_table_mut().ok_or_else(unknown)?;
+        let slot = table.get_mut(key).ok_or_else(unknown)?;
+        if i + 1 == path.len() {
+            *slot = parse_like(slot, raw).ok_or_else(|| {
+                Error::bad_request(format!("invalid value {raw:?} for {}", path.join(".")))
+            })?;
+            return Ok(());
+        }
+        cur = slot;
+    }
+    Err(unknown())
+}
+
+fn parse_like(existing: &toml::Value, raw: &str) -> Option<toml::Value> {
+    Some(match existing {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().ok()?),
+        toml::Value::Float(_) => toml::Value::Float(raw.parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.parse().ok()?),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ferrostack.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[identity]\nregion = \"R2\"\n")
+            .unwrap();
+        let env = vec![("FERROSTACK_IDENTITY__REGION".to_string(), "R3".to_string())];
+        let mut cfg = Config::load(Some(&file), env).unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:9000");
+        assert_eq!(cfg.identity.region, "R3");
+        assert_eq!(cfg.identity.token_expiration_secs, 3600);
+        cfg.set("identity.token_expiration_secs", "60").unwrap();
+        assert_eq!(cfg.identity.token_expiration_secs, 60);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let env = vec![("FERROSTACK_IDENTITY__NOPE".to_string(), "1".to_string())];
+        assert!(Config::load(None, env).is_err());
+        let env = vec![("FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS".to_string(), "x".to_string())];
+        assert!(Config::load(None, env).is_err());
+    }
+
+    #[test]
+    fn sqlite_is_the_default_database() {
+        let cfg = Config::default();
+        assert!(cfg.database_url().starts_with("sqlite://"));
+        assert_eq!(cfg.server.base_url(), "http://127.0.0.1:8800");
+    }
+}

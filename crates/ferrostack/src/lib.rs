@@ -1,0 +1,8 @@
+//! The one Ferrostack binary's library half: wiring every service into a running cloud in
+//! either shape (all-in-one `up`, or `serve --role ...`), the admin commands, and the
+//! clouds.yaml writer. Tests start the whole cloud in-process through [`start`].
+
+pub mod clouds;
+pub mod server;
+
+pub use server::{start, Running, StartOptions};

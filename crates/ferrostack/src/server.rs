@@ -1,0 +1,205 @@
+//! Building and running the HTTP listener with every enabled service mounted under its path
+//! prefix, plus `/healthz` and `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use common_config::Config;
+use common_db::Db;
+use common_http::auth::{auth_layer, AuthState};
+use common_http::observe::{observe_layer, ObserveState};
+use common_http::{service_layer, RateLimiter};
+use common_observability::Metrics;
+use common_policy::Enforcer;
+use identity_api::{ApiState, LocalValidator};
+use identity_domain::Identity;
+use identity_token::KeyRepository;
+use tokio::sync::oneshot;
+
+/// How to start.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Services to mount (`identity`, ...).
+    pub services: Vec<String>,
+    /// Run bootstrap (admin, roles, catalog) and write clouds.yaml, as `up` does.
+    pub bootstrap: bool,
+    /// Also merge the cloud into `~/.config/openstack/clouds.yaml`.
+    pub user_clouds_yaml: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions { services: vec!["identity".into()], bootstrap: true, user_clouds_yaml: false }
+    }
+}
+
+/// A running cloud.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub identity: Option<Identity>,
+    pub db: Db,
+    /// The admin password when this start set it.
+    pub admin_password: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, closes the database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let res = (&mut self.task).await;
+        self.db.close().await;
+        res??;
+        Ok(())
+    }
+
+    /// Waits until the server ends (after a signal handled by the caller's shutdown).
+    pub fn shutdown_sender(&mut self) -> Option<oneshot::Sender<()>> {
+        self.shutdown.take()
+    }
+
+    /// Waits for the server task.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// Opens the database and runs every service's migrations.
+pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
+    let db = Db::connect(
+        &cfg.database_url(),
+        cfg.database.max_connections,
+        Duration::from_secs(cfg.database.busy_timeout_secs),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    identity_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(db)
+}
+
+/// The identity domain service over `db`.
+pub fn identity(cfg: &Config, db: &Db) -> anyhow::Result<Identity> {
+    let keys = KeyRepository::new(cfg.fernet_key_repository());
+    Identity::new(identity_db::Store::new(db.clone()), cfg.identity.clone(), keys)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Loads the identity policy: defaults plus the optional policy file.
+pub fn identity_policy(cfg: &Config) -> anyhow::Result<Enforcer> {
+    let mut e = Enforcer::new(common_policy::keystone::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !cfg.identity.policy_file.is_empty() {
+        let text = std::fs::read_to_string(&cfg.identity.policy_file)
+            .with_context(|| format!("read policy file {}", cfg.identity.policy_file))?;
+        e = e.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(e)
+}
+
+#[derive(Clone)]
+struct Top {
+    metrics: Arc<Metrics>,
+    db: Db,
+}
+
+async fn healthz(State(t): State<Top>) -> impl IntoResponse {
+    match t.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+    }
+}
+
+async fn metrics_text(State(t): State<Top>) -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], t.metrics.render())
+}
+
+/// Binds, wires the services and starts serving in a background task.
+pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        .await
+        .with_context(|| format!("bind {}", cfg.server.listen))?;
+    let addr = listener.local_addr()?;
+    let mut cfg = cfg;
+    if cfg.server.public_url.is_empty() {
+        cfg.server.public_url = format!("http://{addr}");
+    }
+    let base_url = cfg.server.base_url();
+    let db = open_db(&cfg).await?;
+    let metrics = Arc::new(Metrics::new());
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(Top { metrics: metrics.clone(), db: db.clone() });
+    let mut identity_svc = None;
+    let mut admin_password = None;
+    for svc in &opts.services {
+        match svc.as_str() {
+            "identity" => {
+                let id = identity(&cfg, &db)?;
+                if opts.bootstrap {
+                    let pw = (!cfg.identity.bootstrap_password.is_empty())
+                        .then(|| cfg.identity.bootstrap_password.clone());
+                    let b = id
+                        .bootstrap(pw.as_deref(), &format!("{base_url}/identity/v3"))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+                    if let Some(pw) = &b.admin_password {
+                        crate::clouds::write(&cfg, &base_url, pw, opts.user_clouds_yaml)?;
+                    }
+                    admin_password = b.admin_password;
+                }
+                let policy = Arc::new(identity_policy(&cfg)?);
+                let rl = &cfg.rate_limit;
+                let state = ApiState {
+                    identity: id.clone(),
+                    policy,
+                    base_url: base_url.clone(),
+                    token_per_user: Arc::new(RateLimiter::new(rl.token_per_user_per_sec, rl.token_burst)),
+                    token_per_addr: Arc::new(RateLimiter::new(rl.token_per_addr_per_sec, rl.token_burst)),
+                };
+                let dialect = state.dialect();
+                let auth = AuthState {
+                    validator: Arc::new(LocalValidator(id.clone())),
+                    per_project: Arc::new(RateLimiter::new(rl.api_per_project_per_sec, rl.api_burst)),
+                };
+                let router = identity_api::router(state)
+                    .layer(axum::middleware::from_fn_with_state(auth, auth_layer))
+                    .layer(axum::middleware::from_fn(move |req, next| {
+                        service_layer(dialect.clone(), req, next)
+                    }))
+                    .layer(axum::middleware::from_fn_with_state(
+                        ObserveState { service: "identity", metrics: metrics.clone() },
+                        observe_layer,
+                    ));
+                app = app.nest("/identity", router);
+                identity_svc = Some(id);
+            }
+            other => bail!("service {other:?} is not available yet (known: identity)"),
+        }
+    }
+    let (tx, rx) = oneshot::channel::<()>();
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, make)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, services = ?opts.services, "ferrostack listening");
+    Ok(Running { addr, base_url, identity: identity_svc, db, admin_password, shutdown: Some(tx), task })
+}

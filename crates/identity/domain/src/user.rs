@@ -1,0 +1,4 @@
+//! Users (filled in by the user work).
+
+#[allow(unused_imports)]
+use crate::Identity;

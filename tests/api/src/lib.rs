@@ -1,0 +1,1 @@
+//! Harness for API integration tests.
