@@ -130,6 +130,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn malformed_amqp_url_does_not_leak_the_password() {
+        let err = connect("amqp://user:s3cret@127.0.0.1:notaport/%2f").await.err().unwrap();
+        assert!(!format!("{err} {err:?}").contains("s3cret"), "{err:?}");
+    }
+
+    #[tokio::test]
     async fn unreachable_broker_is_unavailable() {
         let err = connect("amqp://guest:guest@127.0.0.1:1/%2f")
             .await

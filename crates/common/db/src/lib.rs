@@ -144,6 +144,12 @@ impl Db {
         Ok(applied)
     }
 
+    /// Runs one statement outside a transaction (administrative SQL such as CREATE DATABASE).
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        self.write.execute(sql).await.map_err(db_err("execute statement"))?;
+        Ok(())
+    }
+
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_err("ping database"))?;

@@ -260,6 +260,7 @@ pub fn parse_auth(body: &Bytes) -> Result<AuthRequest> {
         "password" => {
             let pw = data("password")?;
             let user = opt_obj(pw, "user")?.ok_or_else(|| Error::bad_request("'user' is a required property"))?;
+            let user_ref = parse_user(user)?;
             let password = match user.get("password") {
                 Some(Value::String(p)) => p.clone(),
                 None => return Err(Error::unauthenticated()),
@@ -268,7 +269,7 @@ pub fn parse_auth(body: &Bytes) -> Result<AuthRequest> {
             if password.len() > identity_domain::password::MAX_PASSWORD_LEN {
                 return Err(Error::unauthenticated());
             }
-            AuthMethod::Password { user: parse_user(user)?, password }
+            AuthMethod::Password { user: user_ref, password }
         }
         "token" => AuthMethod::Token { token: req_str(data("token")?, "id", 8192)? },
         "application_credential" => {
