@@ -186,6 +186,14 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                         observe_layer,
                     ));
                 app = app.nest("/identity", router);
+                let watcher = id.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(5));
+                    loop {
+                        tick.tick().await;
+                        watcher.reload_keys_if_changed(Duration::from_secs(1));
+                    }
+                });
                 identity_svc = Some(id);
             }
             other => bail!("service {other:?} is not available yet (known: identity)"),

@@ -53,5 +53,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v3", get(v3::version))
         .route("/v3/", get(v3::version))
         .merge(v3::routes())
+        .fallback(unknown_path)
         .with_state(state)
+}
+
+/// Paths no handler serves: Keystone's 404 body.
+async fn unknown_path() -> axum::http::StatusCode {
+    axum::http::StatusCode::NOT_FOUND
 }

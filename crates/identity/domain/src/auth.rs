@@ -249,7 +249,17 @@ impl Identity {
     /// Validates a token: signature and payload, expiry, revocation, and what it resolves to
     /// now. Every failure is `Unauthenticated`.
     pub async fn validate(&self, token: &str) -> Result<IssuedToken> {
-        let (payload, issued_at) = self.tokens.validate(token)?;
+        let (payload, issued_at) = match self.tokens.validate(token) {
+            Ok(v) => v,
+            Err(e) => {
+                // Keys may have been rotated by another process since the last reload.
+                if self.reload_keys_if_changed(std::time::Duration::from_secs(1)) {
+                    self.tokens.validate(token)?
+                } else {
+                    return Err(e.into());
+                }
+            }
+        };
         if payload.expires_at <= now() {
             return Err(Error::unauthenticated());
         }

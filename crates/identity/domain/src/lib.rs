@@ -36,6 +36,14 @@ pub struct Identity {
     pub(crate) cfg: Arc<IdentityConfig>,
     pub(crate) tokens: Arc<TokenProvider>,
     pub(crate) caches: Arc<Caches>,
+    key_fingerprint: Arc<std::sync::Mutex<KeyWatch>>,
+}
+
+/// What the key repository looked like at the last (re)load.
+#[derive(Default)]
+struct KeyWatch {
+    fingerprint: Vec<(String, u64, u128)>,
+    checked: Option<std::time::Instant>,
 }
 
 impl Identity {
@@ -45,7 +53,14 @@ impl Identity {
         keys.setup()?;
         let tokens = TokenProvider::new(keys)?;
         let caches = Caches::new(cfg.revocation_cache_secs);
-        Ok(Identity { store, cfg: Arc::new(cfg), tokens: Arc::new(tokens), caches: Arc::new(caches) })
+        let watch = KeyWatch { fingerprint: key_fingerprint(tokens.key_repository().path()), checked: None };
+        Ok(Identity {
+            store,
+            cfg: Arc::new(cfg),
+            tokens: Arc::new(tokens),
+            caches: Arc::new(caches),
+            key_fingerprint: Arc::new(std::sync::Mutex::new(watch)),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -60,6 +75,32 @@ impl Identity {
         &self.tokens
     }
 
+    /// Reloads the Fernet keys if the repository changed on disk (after `ferrostack admin
+    /// fernet rotate`, possibly by another process). Checks at most once per `min_interval`.
+    /// Returns whether keys were reloaded.
+    pub fn reload_keys_if_changed(&self, min_interval: std::time::Duration) -> bool {
+        let Ok(mut w) = self.key_fingerprint.lock() else { return false };
+        if w.checked.is_some_and(|t| t.elapsed() < min_interval) {
+            return false;
+        }
+        w.checked = Some(std::time::Instant::now());
+        let now = key_fingerprint(self.tokens.key_repository().path());
+        if now == w.fingerprint {
+            return false;
+        }
+        match self.tokens.reload() {
+            Ok(()) => {
+                tracing::info!("fernet key repository changed; keys reloaded");
+                w.fingerprint = now;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fernet key repository changed but could not be loaded; keeping old keys");
+                false
+            }
+        }
+    }
+
     /// Forgets cached scopes and revocations (called after any write that changes what a
     /// token resolves to).
     pub(crate) fn invalidate(&self) {
@@ -70,4 +111,19 @@ impl Identity {
 /// The current time in unix seconds.
 pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+fn key_fingerprint(dir: &std::path::Path) -> Vec<(String, u64, u128)> {
+    let mut out: Vec<(String, u64, u128)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+            Some((e.file_name().to_string_lossy().into_owned(), m.len(), mtime))
+        })
+        .collect();
+    out.sort();
+    out
 }

@@ -75,7 +75,14 @@ fn split(v: Option<&String>) -> Vec<String> {
 
 async fn list(State(s): State<ApiState>, Authed(auth): Authed, Query(q): Query<HashMap<String, String>>) -> HttpResult<Json<Value>> {
     let domain_id = q.get("domain_id").cloned();
-    s.authorize(&auth, "identity:list_projects", &target(&[("target.domain_id", domain_id.as_deref())]))?;
+    let token_domain = auth.credentials.domain_id.clone();
+    s.authorize(&auth, "identity:list_projects", &target(&[("target.domain_id", token_domain.as_deref())]))?;
+    // A domain-scoped caller lists only its own domain's projects.
+    let domain_id = match (&token_domain, domain_id) {
+        (Some(d), Some(q)) if *d != q => return Err(Error::forbidden("You are not authorized to perform the requested action: identity:list_projects.").into()),
+        (Some(d), _) => Some(d.clone()),
+        (None, q) => q,
+    };
     let enabled = match q.get("enabled") {
         Some(v) => Some(query_bool(v).ok_or_else(|| Error::bad_request("Invalid input for field 'enabled'"))?),
         None => None,
