@@ -143,6 +143,11 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(axum::middleware::from_fn_with_state(
+            ObserveState { service: "ferrostack", metrics: metrics.clone() },
+            observe_layer,
+        ))
         .with_state(Top { metrics: metrics.clone(), db: db.clone() });
     let mut identity_svc = None;
     let mut admin_password = None;
