@@ -70,11 +70,12 @@ impl Store {
 
     pub async fn group_delete(&self, id: &str) -> Result<bool> {
         let mut tx = self.db().begin().await?;
-        sqlx::query("DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'Group%'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("delete group assignments"))?;
+        for (sql, what) in [
+            ("DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'Group%'", "delete group assignments"),
+            ("DELETE FROM group_membership WHERE group_id = $1", "delete group memberships"),
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err(what))?;
+        }
         let n = sqlx::query("DELETE FROM identity_group WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -135,21 +136,15 @@ impl Store {
         s.fetch_all(self.db().reader()).await?.iter().map(from_row).collect()
     }
 
-    /// The users in a group.
+    /// The users in a group, by name.
     pub async fn users_in_group(&self, group_id: &str) -> Result<Vec<User>> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT user_id FROM group_membership WHERE group_id = $1")
-                .bind(group_id)
-                .fetch_all(self.db().reader())
-                .await
-                .map_err(db_err("list group members"))?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(u) = self.user_get(&id).await? {
-                out.push(u);
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        self.user_list_in_group(group_id).await
+    }
+
+    /// A group by name within a domain.
+    pub async fn group_get_by_name(&self, domain_id: &str, name: &str) -> Result<Option<Group>> {
+        let mut s = Select::new(COLUMNS);
+        s.eq_text("domain_id", domain_id).eq_text("name", name);
+        s.fetch_all(self.db().reader()).await?.first().map(from_row).transpose()
     }
 }

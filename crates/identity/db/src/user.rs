@@ -97,8 +97,9 @@ impl Store {
         rows.iter().map(|r| from_row(r).map(|u| u.user)).collect()
     }
 
-    /// Rewrites a user's mutable fields (not the password).
-    pub async fn user_update(&self, u: &User) -> Result<()> {
+    /// Rewrites a user's mutable fields and, with `password_hash`, replaces the password, in
+    /// one transaction. A duplicate name in the domain is a `Conflict`.
+    pub async fn user_update(&self, u: &User, password_hash: Option<&str>, now: i64) -> Result<()> {
         let mut tx = self.db().begin().await?;
         sqlx::query(
             "UPDATE identity_user SET name = $1, enabled = $2, default_project_id = $3, \
@@ -115,7 +116,29 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(db_err("update user"))?;
+        if let Some(hash) = password_hash {
+            sqlx::query(
+                "UPDATE identity_user SET password_hash = $1, password_created_at = $2 WHERE id = $3",
+            )
+            .bind(hash)
+            .bind(now)
+            .bind(&u.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("set password"))?;
+        }
         tx.commit().await.map_err(db_err("commit user"))
+    }
+
+    /// The members of a group, by name.
+    pub async fn user_list_in_group(&self, group_id: &str) -> Result<Vec<User>> {
+        let mut s = Select::new(COLUMNS);
+        s.cond("id IN (SELECT user_id FROM group_membership WHERE group_id = ?)", vec![Bind::Text(
+            group_id.to_string(),
+        )]);
+        s.tail("ORDER BY name, id");
+        let rows = s.fetch_all(self.db().reader()).await?;
+        rows.iter().map(|r| from_row(r).map(|u| u.user)).collect()
     }
 
     /// Replaces a user's password hash.
@@ -133,14 +156,17 @@ impl Store {
         tx.commit().await.map_err(db_err("commit password"))
     }
 
-    /// Deletes a user, their memberships, assignments and application credentials.
+    /// Deletes a user, their memberships, assignments, credentials and (by cascade)
+    /// application credentials.
     pub async fn user_delete(&self, id: &str) -> Result<bool> {
         let mut tx = self.db().begin().await?;
-        sqlx::query("DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'User%'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("delete user assignments"))?;
+        for (sql, what) in [
+            ("DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'User%'", "delete user assignments"),
+            ("DELETE FROM group_membership WHERE user_id = $1", "delete user memberships"),
+            ("DELETE FROM credential WHERE user_id = $1", "delete user credentials"),
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err(what))?;
+        }
         let n = sqlx::query("DELETE FROM identity_user WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
