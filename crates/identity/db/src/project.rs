@@ -166,6 +166,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db_err("delete project assignments"))?;
+        sqlx::query("UPDATE identity_user SET default_project_id = NULL WHERE default_project_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("clear default projects"))?;
         let n = sqlx::query("DELETE FROM project WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
