@@ -20,7 +20,7 @@ pub struct Bootstrapped {
 
 /// The standard roles and what each implies.
 const ROLES: [(&str, &[&str]); 5] = [
-    ("admin", &["manager", "member"]),
+    ("admin", &["manager"]),
     ("manager", &["member"]),
     ("member", &["reader"]),
     ("reader", &[]),
