@@ -19,6 +19,7 @@ use identity_model::Extra;
 
 pub use assignment::AssignmentFilter;
 pub use catalog::EndpointFilter;
+pub use credential::CredentialFilter;
 pub use user::UserAuthRow;
 
 /// The identity schema, oldest first.
