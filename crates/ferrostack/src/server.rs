@@ -15,7 +15,7 @@ use common_config::Config;
 use common_db::Db;
 use common_http::auth::{auth_layer, AuthState};
 use common_http::observe::{observe_layer, ObserveState};
-use common_http::{service_layer, RateLimiter};
+use common_http::{service_layer, Dialect, RateLimiter};
 use common_observability::Metrics;
 use common_policy::Enforcer;
 use identity_api::{ApiState, LocalValidator};
@@ -127,6 +127,27 @@ async fn metrics_text(State(t): State<Top>) -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], t.metrics.render())
 }
 
+/// Wraps one service's router with the shared layers: token validation (when `auth` is
+/// given), error rendering in the service's dialect, request ids and metrics.
+fn wrap_service(
+    router: Router,
+    dialect: Dialect,
+    service: &'static str,
+    auth: Option<AuthState>,
+    metrics: &Arc<Metrics>,
+) -> Router {
+    let router = match auth {
+        Some(a) => router.layer(axum::middleware::from_fn_with_state(a, auth_layer)),
+        None => router,
+    };
+    router
+        .layer(axum::middleware::from_fn(move |req, next| service_layer(dialect.clone(), req, next)))
+        .layer(axum::middleware::from_fn_with_state(
+            ObserveState { service, metrics: metrics.clone() },
+            observe_layer,
+        ))
+}
+
 /// Binds, wires the services and starts serving in a background task.
 pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
@@ -151,6 +172,9 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
         .with_state(Top { metrics: metrics.clone(), db: db.clone() });
     let mut identity_svc = None;
     let mut admin_password = None;
+    // The token validator every service's API uses; set up by the identity service, which
+    // must be mounted first (a remote identity client for split mode is not there yet).
+    let mut auth: Option<AuthState> = None;
     for svc in &opts.services {
         match svc.as_str() {
             "identity" => {
@@ -177,19 +201,11 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                     token_per_addr: Arc::new(RateLimiter::new(rl.token_per_addr_per_sec, rl.token_burst)),
                 };
                 let dialect = state.dialect();
-                let auth = AuthState {
+                auth = Some(AuthState {
                     validator: Arc::new(LocalValidator(id.clone())),
                     per_project: Arc::new(RateLimiter::new(rl.api_per_project_per_sec, rl.api_burst)),
-                };
-                let router = identity_api::router(state)
-                    .layer(axum::middleware::from_fn_with_state(auth, auth_layer))
-                    .layer(axum::middleware::from_fn(move |req, next| {
-                        service_layer(dialect.clone(), req, next)
-                    }))
-                    .layer(axum::middleware::from_fn_with_state(
-                        ObserveState { service: "identity", metrics: metrics.clone() },
-                        observe_layer,
-                    ));
+                });
+                let router = wrap_service(identity_api::router(state), dialect, "identity", auth.clone(), &metrics);
                 app = app.nest("/identity", router);
                 let watcher = id.clone();
                 tokio::spawn(async move {
@@ -204,6 +220,7 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
             other => bail!("service {other:?} is not available yet (known: identity)"),
         }
     }
+    drop(auth);
     let (tx, rx) = oneshot::channel::<()>();
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
