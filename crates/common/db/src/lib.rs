@@ -78,6 +78,7 @@ impl Db {
                 let opts = AnyConnectOptions::from_str(url).map_err(db_err("parse database url"))?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections.max(2))
+                    .test_before_acquire(false)
                     .acquire_timeout(busy_timeout)
                     .connect_with(opts)
                     .await
@@ -165,7 +166,11 @@ impl Db {
 
 fn pool_options(max: u32, pragmas: &str) -> AnyPoolOptions {
     let pragmas = pragmas.to_string();
-    AnyPoolOptions::new().max_connections(max).min_connections(0).after_connect(move |conn, _| {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| {
         let pragmas = pragmas.clone();
         Box::pin(async move {
             conn.execute(pragmas.as_str()).await?;

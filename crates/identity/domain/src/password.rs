@@ -5,8 +5,19 @@ use common_error::{Error, Result};
 /// Longest password accepted (bcrypt ignores bytes past 72; Keystone caps at 4096 chars).
 pub const MAX_PASSWORD_LEN: usize = 4096;
 
+/// Bounds concurrent bcrypt work to one fewer than the CPUs (at least one), so a burst of
+/// logins cannot starve token validation and every other request of CPU.
+fn permits() -> &'static tokio::sync::Semaphore {
+    static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SEM.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        tokio::sync::Semaphore::new(cpus.saturating_sub(1).max(1))
+    })
+}
+
 /// Hashes `password` with `cost` rounds on a blocking thread.
 pub async fn hash(password: &str, cost: u32) -> Result<String> {
+    let _permit = permits().acquire().await.map_err(|e| Error::internal("hash permit", e))?;
     let pw = password.to_string();
     tokio::task::spawn_blocking(move || bcrypt::hash(pw, cost))
         .await
@@ -16,6 +27,7 @@ pub async fn hash(password: &str, cost: u32) -> Result<String> {
 
 /// Checks `password` against `hash` on a blocking thread. A malformed hash never matches.
 pub async fn verify(password: &str, hash: &str) -> Result<bool> {
+    let _permit = permits().acquire().await.map_err(|e| Error::internal("verify permit", e))?;
     let pw = password.to_string();
     let h = hash.to_string();
     tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false))
