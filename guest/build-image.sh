@@ -59,7 +59,10 @@ ensure_packages() {
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]}"
     apt_get update >&2
-    apt_get install -y --no-install-recommends "${missing[@]}" >&2
+    # --no-remove: installing qemu-system-x86 from the distribution may want to remove a newer
+    # qemu-utils from backports; fail loudly instead (`cargo xtask test` installs both at one
+    # version first).
+    apt_get install -y --no-install-recommends --no-remove "${missing[@]}" >&2
 }
 
 [ $# -eq 1 ] || die "usage: $0 OUTDIR | --install-only"

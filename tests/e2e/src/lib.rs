@@ -1,0 +1,417 @@
+//! Harness for end-to-end tests: the real `ferrostack` binary as a child process, driven by the
+//! real `openstack` CLI (python-openstackclient), as a user would.
+//!
+//! - The binary is `$FERROSTACK_BIN`, else `debug/ferrostack` under `$CARGO_TARGET_DIR`, the
+//!   workspace's `target/`, or `$HOME/.cache/ferrostack-target` (where `cargo xtask` builds).
+//! - The CLI is `$FERROSTACK_OSC`, else `$HOME/.cache/ferrostack/osc-venv/bin/openstack`
+//!   (`cargo xtask test` creates that venv).
+//!
+//! Each [`Cloud`] runs `ferrostack --data-dir <tempdir> up --listen 127.0.0.1:0
+//! --no-user-clouds-yaml`, reads the bound address from the "ferrostack is up at" line, and
+//! kills the process by its PID when dropped, even when the test panics (then the server's
+//! output is printed).
+
+mod http;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use http::HttpResp;
+pub use process::Server;
+use serde_json::Value;
+
+/// The cloud name in the clouds.yaml the binary writes.
+pub const CLOUD: &str = "ferrostack";
+
+/// Environment the server runs with: cheap bcrypt, no rate limits on the token endpoint.
+const SERVER_ENV: &[(&str, &str)] = &[
+    ("FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4"),
+    ("FERROSTACK_RATE_LIMIT__TOKEN_PER_USER_PER_SEC", "0"),
+    ("FERROSTACK_RATE_LIMIT__TOKEN_PER_ADDR_PER_SEC", "0"),
+];
+
+/// How long a start may take before the test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The `ferrostack` binary under test.
+pub fn ferrostack_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("FERROSTACK_BIN").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            panic!(
+                "FERROSTACK_BIN={} does not exist; build it with `cargo build -p ferrostack`",
+                p.display()
+            );
+        }
+        return p;
+    }
+    let mut tried = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        let t = PathBuf::from(t);
+        let t = if t.is_absolute() {
+            t
+        } else {
+            workspace_root().join(t)
+        };
+        tried.push(t.join("debug/ferrostack"));
+    }
+    tried.push(workspace_root().join("target/debug/ferrostack"));
+    if let Some(h) = home() {
+        tried.push(h.join(".cache/ferrostack-target/debug/ferrostack"));
+    }
+    for p in &tried {
+        if p.is_file() {
+            return p.clone();
+        }
+    }
+    panic!(
+        "the ferrostack binary was not found (tried {}); set FERROSTACK_BIN or run `cargo build -p ferrostack` \
+         (`cargo xtask test` does both)",
+        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+}
+
+/// The `openstack` CLI.
+pub fn osc_bin() -> PathBuf {
+    let p = match std::env::var_os("FERROSTACK_OSC").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => home()
+            .unwrap_or_else(|| PathBuf::from("/root"))
+            .join(".cache/ferrostack/osc-venv/bin/openstack"),
+    };
+    if !p.is_file() {
+        panic!(
+            "the openstack CLI was not found at {}; set FERROSTACK_OSC or run `cargo xtask test` \
+             (it installs python-openstackclient into $HOME/.cache/ferrostack/osc-venv)",
+            p.display()
+        );
+    }
+    p
+}
+
+/// A `ferrostack` command with a clean environment: no inherited `FERROSTACK_*` (the binary
+/// reads every such variable as configuration) plus [`SERVER_ENV`], run in `dir` so that no
+/// stray `ferrostack.toml` is picked up.
+pub fn ferrostack_cmd(dir: &Path) -> Command {
+    let mut c = Command::new(ferrostack_bin());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FERROSTACK_") {
+            c.env_remove(k);
+        }
+    }
+    c.envs(SERVER_ENV.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .arg("--data-dir")
+        .arg(dir);
+    c
+}
+
+/// A cloud: a data directory and the server running on it (if started).
+pub struct Cloud {
+    /// Declared first so that the process is killed before the directory is removed.
+    server: Option<Server>,
+    dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT` of the last start.
+    pub base: String,
+}
+
+impl Cloud {
+    /// A fresh data directory and a server on a free port.
+    pub fn start() -> Cloud {
+        let dir = tempfile::Builder::new()
+            .prefix("ferrostack-e2e-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("create a temporary data dir: {e}"));
+        let server = Server::start(dir.path(), "127.0.0.1:0", START_TIMEOUT);
+        let base = server.base.clone();
+        Cloud {
+            server: Some(server),
+            dir,
+            base,
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The running server; panics if stopped.
+    pub fn server(&self) -> &Server {
+        match &self.server {
+            Some(s) => s,
+            None => panic!("the server is not running"),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/identity/v3`.
+    pub fn auth_url(&self) -> String {
+        format!("{}/identity/v3", self.base)
+    }
+
+    /// Sends SIGTERM and waits (up to `timeout`) for the exit; returns the status and how long
+    /// it took.
+    pub fn stop(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        match self.server.take() {
+            Some(mut s) => s.terminate(timeout),
+            None => panic!("the server is not running"),
+        }
+    }
+
+    /// Starts the server again on the same data directory and the same address (so that the
+    /// clouds.yaml and the catalog written at the first start stay right).
+    pub fn start_again(&mut self) {
+        if self.server.is_some() {
+            panic!("the server is still running");
+        }
+        let listen = self.base.trim_start_matches("http://").to_string();
+        let server = Server::start(self.dir.path(), &listen, START_TIMEOUT);
+        self.base = server.base.clone();
+        self.server = Some(server);
+    }
+
+    /// Runs `ferrostack --data-dir <dir> ARGS` (e.g. `admin fernet rotate`) and asserts success.
+    pub fn ferrostack(&self, args: &[&str]) -> String {
+        let out = ferrostack_cmd(self.dir())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run ferrostack {args:?}: {e}"));
+        if !out.status.success() {
+            panic!(
+                "ferrostack {args:?} failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The admin password from the data directory's clouds.yaml.
+    pub fn admin_password(&self) -> String {
+        let path = self.dir().join("clouds.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("password:"))
+            .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+            .unwrap_or_else(|| panic!("no password in {}:\n{text}", path.display()))
+    }
+
+    fn osc_command(&self, clouds_yaml: &Path) -> Command {
+        let mut c = Command::new(osc_bin());
+        for (k, _) in std::env::vars_os() {
+            let k_str = k.to_string_lossy();
+            if k_str.starts_with("OS_") || k_str.starts_with("FERROSTACK_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("OS_CLIENT_CONFIG_FILE", clouds_yaml)
+            .env("OS_CLIENT_SECURE_FILE", self.dir().join("no-secure.yaml"))
+            .current_dir(self.dir())
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `openstack --os-cloud ferrostack ARGS` with the cloud's clouds.yaml (as admin).
+    pub fn osc_output(&self, args: &[&str]) -> Output {
+        let mut c = self.osc_command(&self.dir().join("clouds.yaml"));
+        c.arg("--os-cloud").arg(CLOUD).args(args);
+        run(c, args)
+    }
+
+    /// `openstack AUTH_ARGS ARGS` authenticating only with the given flags (an empty
+    /// clouds.yaml, so the admin cloud is not picked up).
+    pub fn osc_with_output(&self, auth: &[&str], args: &[&str]) -> Output {
+        let empty = self.dir().join("empty-clouds.yaml");
+        if !empty.exists() {
+            std::fs::write(&empty, "clouds: {}\n")
+                .unwrap_or_else(|e| panic!("write {}: {e}", empty.display()));
+        }
+        let mut c = self.osc_command(&empty);
+        c.args(auth).args(args);
+        run(c, args)
+    }
+
+    /// `openstack --os-cloud ferrostack ARGS`; asserts success; returns stdout.
+    pub fn osc(&self, args: &[&str]) -> String {
+        ok_stdout(self.osc_output(args), args)
+    }
+
+    /// `openstack --os-cloud ferrostack ARGS -f json`; asserts success; parses the JSON.
+    pub fn osc_json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["-f", "json"]);
+        parse_json(&self.osc(&a), &a)
+    }
+
+    /// `openstack --os-cloud ferrostack ARGS`; asserts failure; returns stderr.
+    pub fn osc_fails(&self, args: &[&str]) -> String {
+        err_stderr(self.osc_output(args), args)
+    }
+
+    /// `openstack AUTH ARGS -f json` with flag-only auth; asserts success; parses the JSON.
+    pub fn osc_with_json(&self, auth: &[&str], args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["-f", "json"]);
+        parse_json(&ok_stdout(self.osc_with_output(auth, &a), &a), &a)
+    }
+
+    /// `openstack AUTH ARGS` with flag-only auth; asserts failure; returns stderr.
+    pub fn osc_with_fails(&self, auth: &[&str], args: &[&str]) -> String {
+        err_stderr(self.osc_with_output(auth, args), args)
+    }
+
+    /// Password auth flags for `user` in the Default domain, scoped to `project` if given.
+    pub fn password_auth(&self, user: &str, password: &str, project: Option<&str>) -> Vec<String> {
+        let mut a = vec![
+            "--os-auth-type".into(),
+            "password".into(),
+            "--os-auth-url".into(),
+            self.auth_url(),
+            "--os-username".into(),
+            user.into(),
+            "--os-password".into(),
+            password.into(),
+            "--os-user-domain-name".into(),
+            "Default".into(),
+            "--os-region-name".into(),
+            "RegionOne".into(),
+        ];
+        if let Some(p) = project {
+            a.extend(["--os-project-name".into(), p.into()]);
+            a.extend(["--os-project-domain-name".into(), "Default".into()]);
+        }
+        a
+    }
+
+    /// A new admin token (`openstack token issue`).
+    pub fn token(&self) -> String {
+        let t = self.osc_json(&["token", "issue"]);
+        t["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("token issue: no id in {t}"))
+            .to_string()
+    }
+
+    /// A raw HTTP request to the server (`path` after the host, e.g. `/identity/v3/projects`).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> HttpResp {
+        http::request(&self.base, method, path, headers, body)
+    }
+
+    /// `GET path` with `X-Auth-Token: token`.
+    pub fn get_with_token(&self, path: &str, token: &str) -> HttpResp {
+        self.http("GET", path, &[("X-Auth-Token", token)], None)
+    }
+
+    /// Waits until the server has printed `needle` at least `count` times.
+    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.server().log_count(needle) >= count {
+                return true;
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn run(mut c: Command, args: &[&str]) -> Output {
+    c.output()
+        .unwrap_or_else(|e| panic!("run openstack {args:?}: {e}"))
+}
+
+fn ok_stdout(out: Output, args: &[&str]) -> String {
+    if !out.status.success() {
+        panic!(
+            "`openstack {}` failed ({}):\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn err_stderr(out: Output, args: &[&str]) -> String {
+    if out.status.success() {
+        panic!(
+            "`openstack {}` succeeded but should have failed:\nstdout: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn parse_json(text: &str, args: &[&str]) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| {
+        panic!(
+            "`openstack {}` printed no JSON ({e}):\n{text}",
+            args.join(" ")
+        )
+    })
+}
+
+/// Converts owned auth flags to the `&[&str]` the `osc_with_*` methods take.
+pub fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn norm(k: &str) -> String {
+    k.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The field of a JSON object whose key matches `name` ignoring case, spaces and underscores
+/// (OSC prints `Project ID` for some resources and `project_id` for others); `Null` if none.
+pub fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
+    let want = norm(name);
+    v.as_object()
+        .and_then(|o| o.iter().find(|(k, _)| norm(k) == want).map(|(_, v)| v))
+        .unwrap_or(&Value::Null)
+}
+
+/// `field(v, name)` as a string; panics with the object if it is missing or not a string.
+pub fn text(v: &Value, name: &str) -> String {
+    match field(v, name).as_str() {
+        Some(s) => s.to_string(),
+        None => panic!("no string field {name:?} in {v:#}"),
+    }
+}
+
+/// The rows of a JSON list whose field `name` equals `value`.
+pub fn rows_where<'a>(list: &'a Value, name: &str, value: &str) -> Vec<&'a Value> {
+    list.as_array()
+        .map(|a| a.iter().filter(|r| field(r, name) == value).collect())
+        .unwrap_or_default()
+}
