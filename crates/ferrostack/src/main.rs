@@ -72,6 +72,9 @@ enum AdminCmd {
         /// Public base URL of the API listener, for the catalog.
         #[arg(long)]
         public_url: Option<String>,
+        /// Do not touch ~/.config/openstack/clouds.yaml (the data directory's copy is still written).
+        #[arg(long)]
+        no_user_clouds_yaml: bool,
     },
     /// Configuration commands.
     Config {
@@ -164,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
-            let opts = StartOptions { services: vec!["identity".into()], bootstrap: true, user_clouds_yaml: !no_user_clouds_yaml };
+            let opts = StartOptions { services: vec!["identity".into(), "image".into()], bootstrap: true, user_clouds_yaml: !no_user_clouds_yaml };
             run_until_signal(cfg, opts).await
         }
         Cmd::Serve { role, services, listen } => {
@@ -195,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("fernet keys in {}", repo.path().display());
                 Ok(())
             }
-            AdminCmd::Bootstrap { password, public_url } => {
+            AdminCmd::Bootstrap { password, public_url, no_user_clouds_yaml } => {
                 if let Some(u) = public_url {
                     cfg.server.public_url = u;
                 }
@@ -208,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))
                     .context("bootstrap")?;
                 if let Some(pw) = &b.admin_password {
-                    ferrostack::clouds::write(&cfg, &base, pw, true)?;
+                    ferrostack::clouds::write(&cfg, &base, pw, !no_user_clouds_yaml)?;
                 }
                 db.close().await;
                 println!("bootstrapped: admin user {} in project {}", b.admin_user_id, b.admin_project_id);

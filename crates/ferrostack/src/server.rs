@@ -36,7 +36,7 @@ pub struct StartOptions {
 
 impl Default for StartOptions {
     fn default() -> Self {
-        StartOptions { services: vec!["identity".into()], bootstrap: true, user_clouds_yaml: false }
+        StartOptions { services: vec!["identity".into(), "image".into()], bootstrap: true, user_clouds_yaml: false }
     }
 }
 
@@ -89,6 +89,7 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     identity_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    image_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(db)
 }
 
@@ -105,6 +106,26 @@ pub fn identity_policy(cfg: &Config) -> anyhow::Result<Enforcer> {
     if !cfg.identity.policy_file.is_empty() {
         let text = std::fs::read_to_string(&cfg.identity.policy_file)
             .with_context(|| format!("read policy file {}", cfg.identity.policy_file))?;
+        e = e.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(e)
+}
+
+/// The image domain service over `db` and the filesystem store, recovered from any crash.
+pub async fn image(cfg: &Config, db: &Db) -> anyhow::Result<image_domain::Images> {
+    let dir = cfg.image_store_dir();
+    let store = image_store::FsStore::open(&dir).with_context(|| format!("open image store {}", dir.display()))?;
+    let images = image_domain::Images::new(image_db::Store::new(db.clone()), Arc::new(store), cfg.image.clone());
+    images.recover().await.map_err(|e| anyhow::anyhow!("recover image store: {e}"))?;
+    Ok(images)
+}
+
+/// Loads the image policy: Glance's defaults plus the optional policy file.
+pub fn image_policy(cfg: &Config) -> anyhow::Result<Enforcer> {
+    let mut e = Enforcer::new(common_policy::glance::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !cfg.image.policy_file.is_empty() {
+        let text = std::fs::read_to_string(&cfg.image.policy_file)
+            .with_context(|| format!("read policy file {}", cfg.image.policy_file))?;
         e = e.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(e)
@@ -146,6 +167,20 @@ fn wrap_service(
             ObserveState { service, metrics: metrics.clone() },
             observe_layer,
         ))
+}
+
+/// Mounts `router` at `prefix` and also at `prefix/`, which `nest` leaves unrouted, so that
+/// a service's version document answers with and without the trailing slash.
+fn mount(app: Router, prefix: &str, router: Router) -> Router {
+    use tower::ServiceExt as _;
+    let root = router.clone().map_request(|mut req: axum::extract::Request| {
+        let path = req.uri().query().map(|q| format!("/?{q}")).unwrap_or_else(|| "/".into());
+        if let Ok(u) = path.parse() {
+            *req.uri_mut() = u;
+        }
+        req
+    });
+    app.route_service(&format!("{prefix}/"), root).nest(prefix, router)
 }
 
 /// Binds, wires the services and starts serving in a background task.
@@ -206,7 +241,7 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                     per_project: Arc::new(RateLimiter::new(rl.api_per_project_per_sec, rl.api_burst)),
                 });
                 let router = wrap_service(identity_api::router(state), dialect, "identity", auth.clone(), &metrics);
-                app = app.nest("/identity", router);
+                app = mount(app, "/identity", router);
                 let watcher = id.clone();
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -217,7 +252,29 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                 });
                 identity_svc = Some(id);
             }
-            other => bail!("service {other:?} is not available yet (known: identity)"),
+            "image" => {
+                let Some(a) = auth.clone() else {
+                    bail!("the image service needs the identity service mounted before it");
+                };
+                if opts.bootstrap {
+                    if let Some(id) = &identity_svc {
+                        let sid = id.service_ensure("image", "glance", "Image Service").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                        for iface in ["public", "internal", "admin"] {
+                            id.endpoint_ensure(&sid, iface, &cfg.identity.region, &format!("{base_url}/image"))
+                                .await
+                                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        }
+                    }
+                }
+                let state = image_api::ApiState {
+                    images: image(&cfg, &db).await?,
+                    policy: Arc::new(image_policy(&cfg)?),
+                    base_url: base_url.clone(),
+                };
+                let router = wrap_service(image_api::router(state), Dialect::Image, "image", Some(a), &metrics);
+                app = mount(app, "/image", router);
+            }
+            other => bail!("service {other:?} is not available yet (known: identity, image)"),
         }
     }
     drop(auth);

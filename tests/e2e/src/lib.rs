@@ -148,6 +148,38 @@ impl Cloud {
         }
     }
 
+    /// Split shape: `admin bootstrap` then `serve --role api --services identity` on
+    /// `database_url` (e.g. PostgreSQL), listening on a free port of 127.0.0.1.
+    pub fn start_split(database_url: &str) -> Cloud {
+        let dir = tempfile::Builder::new()
+            .prefix("ferrostack-e2e-split-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("create a temporary data dir: {e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("find a free port: {e}"));
+        let listen = format!("127.0.0.1:{port}");
+        let public = format!("http://{listen}");
+        let out = ferrostack_cmd(dir.path())
+            .args(["--database", database_url, "admin", "bootstrap", "--public-url", &public, "--no-user-clouds-yaml"])
+            .output()
+            .unwrap_or_else(|e| panic!("run ferrostack admin bootstrap: {e}"));
+        assert!(
+            out.status.success(),
+            "admin bootstrap failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = Server::start_with(
+            dir.path(),
+            &["--database", database_url, "serve", "--role", "api", "--services", "identity", "--listen", &listen],
+            START_TIMEOUT,
+        );
+        let base = server.base.clone();
+        Cloud { server: Some(server), dir, base }
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -21,6 +21,7 @@ pub struct Config {
     pub bus: BusConfig,
     pub log: LogConfig,
     pub identity: IdentityConfig,
+    pub image: ImageConfig,
     pub rate_limit: RateLimitConfig,
 }
 
@@ -33,6 +34,7 @@ impl Default for Config {
             bus: BusConfig::default(),
             log: LogConfig::default(),
             identity: IdentityConfig::default(),
+            image: ImageConfig::default(),
             rate_limit: RateLimitConfig::default(),
         }
     }
@@ -164,6 +166,34 @@ impl Default for IdentityConfig {
     }
 }
 
+/// The image service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Directory holding image data. Empty means `<data_dir>/images`.
+    pub store_dir: String,
+    /// Images a project may hold (0 means unlimited).
+    pub image_count_total: u64,
+    /// Bytes of image data a project may hold (0 means unlimited).
+    pub image_size_total: u64,
+    /// Largest single image in bytes (0 means unlimited); Glance's `image_size_cap`.
+    pub image_size_cap: u64,
+    /// Path of a `policy.yaml` overriding Glance's default rules. Empty means defaults only.
+    pub policy_file: String,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            store_dir: String::new(),
+            image_count_total: 1000,
+            image_size_total: 1 << 40,
+            image_size_cap: 1 << 40,
+            policy_file: String::new(),
+        }
+    }
+}
+
 /// Rate limits (token buckets). A rate of 0 disables that limit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -243,6 +273,15 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("ferrostack.db").display())
         } else {
             self.database.url.clone()
+        }
+    }
+
+    /// The image store directory with the default applied.
+    pub fn image_store_dir(&self) -> PathBuf {
+        if self.image.store_dir.is_empty() {
+            self.data_dir.join("images")
+        } else {
+            PathBuf::from(&self.image.store_dir)
         }
     }
 

@@ -18,6 +18,7 @@
 
 mod check;
 mod enforcer;
+pub mod glance;
 pub mod keystone;
 mod parser;
 
