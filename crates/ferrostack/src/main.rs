@@ -19,6 +19,9 @@ struct Cli {
     /// Database URL (`sqlite://...` or `postgres://...`).
     #[arg(long, global = true)]
     database: Option<String>,
+    /// Message bus: `inproc` or `amqp://user:pass@host:port/vhost` (RabbitMQ).
+    #[arg(long, global = true)]
+    bus: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -114,6 +117,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     if let Some(db) = &cli.database {
         cfg.database.url = db.clone();
+    }
+    if let Some(bus) = &cli.bus {
+        cfg.bus.url = bus.clone();
     }
     Ok(cfg)
 }

@@ -46,6 +46,8 @@ pub struct Running {
     pub base_url: String,
     pub identity: Option<Identity>,
     pub db: Db,
+    /// The message bus (in-process for all-in-one, RabbitMQ in split mode).
+    pub bus: Arc<dyn common_bus::Bus>,
     /// The admin password when this start set it.
     pub admin_password: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -195,6 +197,8 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     }
     let base_url = cfg.server.base_url();
     let db = open_db(&cfg).await?;
+    let bus = common_bus::connect(&cfg.bus.url).await.map_err(|e| anyhow::anyhow!("message bus: {e}"))?;
+    tracing::info!(kind = if cfg.bus.url == "inproc" { "in-process" } else { "amqp" }, "message bus connected");
     let metrics = Arc::new(Metrics::new());
     let mut app = Router::new()
         .route("/healthz", get(healthz))
@@ -288,5 +292,5 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
             .await
     });
     tracing::info!(%addr, services = ?opts.services, "ferrostack listening");
-    Ok(Running { addr, base_url, identity: identity_svc, db, admin_password, shutdown: Some(tx), task })
+    Ok(Running { addr, base_url, identity: identity_svc, db, bus, admin_password, shutdown: Some(tx), task })
 }

@@ -104,3 +104,70 @@ async fn malformed_auth_bodies_are_400_never_500() {
     }
     c.stop().await.unwrap();
 }
+
+async fn issue(c: &TestCloud, scope: Option<serde_json::Value>) -> api_tests::Resp {
+    let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": c.admin_password}}}});
+    if let Some(s) = scope {
+        auth["scope"] = s;
+    }
+    c.req(Method::POST, &c.v3("/auth/tokens"), None, Some(json!({"auth": auth}))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unscoped_domain_and_system_scoped_tokens() {
+    let c = TestCloud::start().await.unwrap();
+    let admin = c.admin_token().await;
+    // Give admin a role on the Default domain so a domain-scoped token is possible.
+    let roles = c.req(Method::GET, &c.v3("/roles?name=reader"), Some(&admin), None).await;
+    let reader = roles.body["roles"][0]["id"].as_str().unwrap().to_string();
+    let me = c.req(Method::GET, &c.v3("/users?name=admin"), Some(&admin), None).await;
+    let uid = me.body["users"][0]["id"].as_str().unwrap().to_string();
+    let g = c.req(Method::PUT, &c.v3(&format!("/domains/default/users/{uid}/roles/{reader}")), Some(&admin), None).await;
+    assert_eq!(g.status, 204, "{}", g.text);
+
+    let un = issue(&c, Some(json!("unscoped"))).await;
+    assert_eq!(un.status, 201, "{}", un.text);
+    let t = &un.body["token"];
+    assert!(t.get("project").is_none() && t.get("roles").is_none() && t.get("catalog").is_none(), "{t}");
+    let un_tok = un.header("x-subject-token");
+    let r = c.req(Method::GET, &c.v3("/auth/catalog"), Some(&un_tok), None).await;
+    assert_eq!(r.status, 403, "unscoped tokens have no catalog");
+    let r = c.req(Method::GET, &c.v3("/auth/projects"), Some(&un_tok), None).await;
+    let names: Vec<&str> = r.body["projects"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"admin") && names.contains(&"demo"), "{names:?}");
+    let r = c.req(Method::GET, &c.v3("/auth/domains"), Some(&un_tok), None).await;
+    assert_eq!(r.body["domains"][0]["id"], "default", "{}", r.text);
+    let r = c.req(Method::GET, &c.v3("/auth/system"), Some(&un_tok), None).await;
+    assert_eq!(r.body["system"], json!([{"all": true}]), "{}", r.text);
+
+    let d = issue(&c, Some(json!({"domain": {"id": "default"}}))).await;
+    assert_eq!(d.status, 201, "{}", d.text);
+    assert_eq!(d.body["token"]["domain"], json!({"id": "default", "name": "Default"}));
+    assert!(d.body["token"].get("project").is_none());
+    let names: Vec<&str> = d.body["token"]["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["reader"]);
+
+    let s = issue(&c, Some(json!({"system": {"all": true}}))).await;
+    assert_eq!(s.status, 201, "{}", s.text);
+    assert_eq!(s.body["token"]["system"], json!({"all": true}));
+    let sys_tok = s.header("x-subject-token");
+    let r = c.req(Method::GET, &c.v3("/auth/catalog"), Some(&sys_tok), None).await;
+    assert!(r.body["catalog"].as_array().unwrap().iter().any(|e| e["type"] == "identity"), "{}", r.text);
+    // A system admin may list every project.
+    assert_eq!(c.req(Method::GET, &c.v3("/projects"), Some(&sys_tok), None).await.status, 200);
+
+    // Rescoping: an unscoped token becomes a project-scoped one with the "token" method.
+    let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": un_tok}},
+        "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}});
+    let r = c.req(Method::POST, &c.v3("/auth/tokens"), None, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body["token"]["methods"].as_array().unwrap().contains(&json!("token")));
+    assert_eq!(r.body["token"]["project"]["name"], "demo");
+    assert_eq!(r.body["token"]["audit_ids"].as_array().unwrap().len(), 2);
+
+    // No role on a domain: 401.
+    let r = issue(&c, Some(json!({"domain": {"name": "nope"}}))).await;
+    assert_eq!(r.status, 401);
+    c.stop().await.unwrap();
+}

@@ -173,7 +173,19 @@ impl Cloud {
         );
         let server = Server::start_with(
             dir.path(),
-            &["--database", database_url, "serve", "--role", "api", "--services", "identity", "--listen", &listen],
+            &[
+                "--database",
+                database_url,
+                "--bus",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                "serve",
+                "--role",
+                "api",
+                "--services",
+                "identity",
+                "--listen",
+                &listen,
+            ],
             START_TIMEOUT,
         );
         let base = server.base.clone();

@@ -1,5 +1,6 @@
 //! The split shape: `ferrostack serve --role api --services identity --database postgres://…`
-//! after `ferrostack admin bootstrap`, driven by the real CLI, with the state in PostgreSQL.
+//! `--bus amqp://…` after `ferrostack admin bootstrap`, driven by the real CLI, with the state
+//! in PostgreSQL and the bus on RabbitMQ.
 
 use std::process::Command;
 
@@ -39,6 +40,7 @@ fn api_role_on_postgres_serves_the_cli() {
     let url = format!("{}/{}", pg_server(), db.0);
 
     let mut c = Cloud::start_split(&url);
+    assert!(c.server().log_text().contains("kind=\"amqp\""), "{}", c.server().log_text());
     let tok = c.osc_json(&["token", "issue"]);
     assert!(text(&tok, "id").starts_with("gAAAAA"));
     let p = c.osc_json(&["project", "create", "--domain", "default", "split-proj"]);

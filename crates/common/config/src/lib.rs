@@ -366,6 +366,28 @@ mod tests {
     }
 
     #[test]
+    fn every_key_is_documented() {
+        let doc = include_str!("../../../../docs/configuration.md");
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        let mut missing = Vec::new();
+        for (key, v) in value.as_table().unwrap() {
+            match v.as_table() {
+                Some(section) => {
+                    assert!(doc.contains(&format!("## `[{key}]`")), "section [{key}] is not documented");
+                    for k in section.keys() {
+                        if !doc.contains(&format!("| `{k}` |")) {
+                            missing.push(format!("{key}.{k}"));
+                        }
+                    }
+                }
+                None if !doc.contains(&format!("| `{key}` |")) => missing.push(key.clone()),
+                None => {}
+            }
+        }
+        assert!(missing.is_empty(), "undocumented keys in docs/configuration.md: {missing:?}");
+    }
+
+    #[test]
     fn sqlite_is_the_default_database() {
         let cfg = Config::default();
         assert!(cfg.database_url().starts_with("sqlite://"));
