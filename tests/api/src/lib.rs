@@ -5,6 +5,9 @@
 //! PostgreSQL server (`postgres://user@host:port`), in which case each test gets a database
 //! of its own, dropped when the cloud stops.
 
+// A harness for tests: a failed request is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -35,14 +38,20 @@ pub struct Resp {
 impl Resp {
     /// The header's value as text, or "".
     pub fn header(&self, name: &str) -> String {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
     }
 }
 
 /// The configuration tests start with: cheap bcrypt, no rate limits, temp data dir.
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_path_buf();
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.identity.password_hash_rounds = 4;
     cfg.identity.bootstrap_password = "admin-secret".into();
@@ -74,8 +83,17 @@ impl TestCloud {
         let password = cfg.identity.bootstrap_password.clone();
         let running = start(cfg, StartOptions::default()).await?;
         let base = running.base_url.clone();
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(TestCloud { running: Some(running), base, admin_password: password, client, dir, pg })
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(TestCloud {
+            running: Some(running),
+            base,
+            admin_password: password,
+            client,
+            dir,
+            pg,
+        })
     }
 
     /// Stops the cloud and drops its PostgreSQL database.
@@ -84,7 +102,11 @@ impl TestCloud {
             r.stop().await?;
         }
         if let Some((server, name)) = self.pg.take() {
-            admin_sql(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            admin_sql(
+                &server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -95,7 +117,13 @@ impl TestCloud {
     }
 
     /// Sends a request with an optional token and JSON body.
-    pub async fn req(&self, method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn req(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut rb = self.client.request(method, url);
         if let Some(t) = token {
             rb = rb.header("X-Auth-Token", t);
@@ -109,7 +137,11 @@ impl TestCloud {
 
     /// Sends a raw body (for malformed-input tests).
     pub async fn raw(&self, method: Method, url: &str, token: Option<&str>, body: Vec<u8>) -> Resp {
-        let mut rb = self.client.request(method, url).header("content-type", "application/json").body(body);
+        let mut rb = self
+            .client
+            .request(method, url)
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(t) = token {
             rb = rb.header("X-Auth-Token", t);
         }
@@ -123,35 +155,76 @@ impl TestCloud {
         if let Some(p) = project {
             auth["scope"] = json!({"project": {"name": p, "domain": {"id": "default"}}});
         }
-        self.req(Method::POST, &self.v3("/auth/tokens"), None, Some(json!({"auth": auth}))).await
+        self.req(
+            Method::POST,
+            &self.v3("/auth/tokens"),
+            None,
+            Some(json!({"auth": auth})),
+        )
+        .await
     }
 
     /// A project-scoped admin token on the `admin` project.
     pub async fn admin_token(&self) -> String {
-        let r = self.token("admin", &self.admin_password, Some("admin")).await;
+        let r = self
+            .token("admin", &self.admin_password, Some("admin"))
+            .await;
         assert_eq!(r.status, 201, "admin auth failed: {}", r.text);
         r.header("x-subject-token")
     }
 
     /// Creates a user with a role on a new project; returns (user_id, project_id, token).
-    pub async fn user_with_role(&self, admin: &str, name: &str, role: &str) -> (String, String, String) {
+    pub async fn user_with_role(
+        &self,
+        admin: &str,
+        name: &str,
+        role: &str,
+    ) -> (String, String, String) {
         let p = self
-            .req(Method::POST, &self.v3("/projects"), Some(admin), Some(json!({"project": {"name": format!("{name}-project")}})))
+            .req(
+                Method::POST,
+                &self.v3("/projects"),
+                Some(admin),
+                Some(json!({"project": {"name": format!("{name}-project")}})),
+            )
             .await;
         assert_eq!(p.status, 201, "{}", p.text);
-        let pid = p.body["project"]["id"].as_str().unwrap_or_default().to_string();
+        let pid = p.body["project"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let u = self
             .req(Method::POST, &self.v3("/users"), Some(admin), Some(json!({"user": {"name": name, "password": "pw-123456", "domain_id": "default"}})))
             .await;
         assert_eq!(u.status, 201, "{}", u.text);
-        let uid = u.body["user"]["id"].as_str().unwrap_or_default().to_string();
-        let roles = self.req(Method::GET, &self.v3(&format!("/roles?name={role}")), Some(admin), None).await;
-        let rid = roles.body["roles"][0]["id"].as_str().unwrap_or_default().to_string();
+        let uid = u.body["user"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let roles = self
+            .req(
+                Method::GET,
+                &self.v3(&format!("/roles?name={role}")),
+                Some(admin),
+                None,
+            )
+            .await;
+        let rid = roles.body["roles"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let g = self
-            .req(Method::PUT, &self.v3(&format!("/projects/{pid}/users/{uid}/roles/{rid}")), Some(admin), None)
+            .req(
+                Method::PUT,
+                &self.v3(&format!("/projects/{pid}/users/{uid}/roles/{rid}")),
+                Some(admin),
+                None,
+            )
             .await;
         assert_eq!(g.status, 204, "{}", g.text);
-        let t = self.token(name, "pw-123456", Some(&format!("{name}-project"))).await;
+        let t = self
+            .token(name, "pw-123456", Some(&format!("{name}-project")))
+            .await;
         assert_eq!(t.status, 201, "{}", t.text);
         (uid, pid, t.header("x-subject-token"))
     }
@@ -162,7 +235,12 @@ async fn into_resp(r: reqwest::Response) -> Resp {
     let headers = r.headers().clone();
     let text = r.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, headers, body, text }
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
 }
 
 async fn admin_sql(server: &str, sql: &str) -> anyhow::Result<()> {
@@ -170,7 +248,11 @@ async fn admin_sql(server: &str, sql: &str) -> anyhow::Result<()> {
     let db = common_db::Db::connect(&url, 2, Duration::from_secs(10))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let res = db.execute_raw(sql).await.map_err(|e| anyhow::anyhow!("{e}")).with_context(|| sql.to_string());
+    let res = db
+        .execute_raw(sql)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| sql.to_string());
     db.close().await;
     res
 }

@@ -18,7 +18,11 @@ struct Shared {
 fn shared() -> &'static Shared {
     static S: OnceLock<Shared> = OnceLock::new();
     S.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let (cloud, token) = rt.block_on(async {
             let c = TestCloud::start().await.unwrap();
             let t = c.admin_token().await;
@@ -29,9 +33,30 @@ fn shared() -> &'static Shared {
 }
 
 const KEYS: &[&str] = &[
-    "auth", "identity", "methods", "password", "user", "name", "domain", "id", "scope", "project",
-    "system", "all", "token", "application_credential", "secret", "enabled", "description",
-    "domain_id", "parent_id", "tags", "is_domain", "options", "email", "default_project_id",
+    "auth",
+    "identity",
+    "methods",
+    "password",
+    "user",
+    "name",
+    "domain",
+    "id",
+    "scope",
+    "project",
+    "system",
+    "all",
+    "token",
+    "application_credential",
+    "secret",
+    "enabled",
+    "description",
+    "domain_id",
+    "parent_id",
+    "tags",
+    "is_domain",
+    "options",
+    "email",
+    "default_project_id",
 ];
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -39,7 +64,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         "\\PC{0,70}".prop_map(Value::from),
         prop::sample::select(KEYS).prop_map(Value::from),
         Just(Value::from("password")),
@@ -48,8 +75,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(5, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
+                Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
         ]
     })
 }
@@ -90,8 +118,17 @@ fn check(r: &api_tests::Resp, what: &str) {
     assert!(r.status.as_u16() < 500, "{what} -> {} {}", r.status, r.text);
     if r.status.as_u16() >= 400 {
         let e = &r.body["error"];
-        assert_eq!(e["code"].as_u64(), Some(u64::from(r.status.as_u16())), "{what} -> {}", r.text);
-        assert!(e["title"].is_string() && e["message"].is_string(), "{what} -> {}", r.text);
+        assert_eq!(
+            e["code"].as_u64(),
+            Some(u64::from(r.status.as_u16())),
+            "{what} -> {}",
+            r.text
+        );
+        assert!(
+            e["title"].is_string() && e["message"].is_string(),
+            "{what} -> {}",
+            r.text
+        );
     }
 }
 
@@ -141,6 +178,11 @@ proptest! {
 #[test]
 fn server_is_healthy_after_fuzzing() {
     let s = shared();
-    let r = s.rt.block_on(s.cloud.req(Method::GET, &format!("{}/healthz", s.cloud.base), None, None));
+    let r = s.rt.block_on(s.cloud.req(
+        Method::GET,
+        &format!("{}/healthz", s.cloud.base),
+        None,
+        None,
+    ));
     assert_eq!(r.status, 200);
 }

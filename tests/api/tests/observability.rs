@@ -7,14 +7,24 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_metrics_count_requests_per_route() {
     let c = TestCloud::start().await.unwrap();
-    let h = c.req(Method::GET, &format!("{}/healthz", c.base), None, None).await;
+    let h = c
+        .req(Method::GET, &format!("{}/healthz", c.base), None, None)
+        .await;
     assert_eq!(h.status, 200);
     let t = c.admin_token().await;
     for _ in 0..3 {
         let r = c.req(Method::GET, &c.v3("/projects"), Some(&t), None).await;
         assert!(r.header("x-openstack-request-id").starts_with("req-"));
     }
-    let m = c.client.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap();
+    let m = c
+        .client
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         m.contains(r#"ferrostack_http_requests_total{service="identity",method="GET",route="/identity/v3/projects",status="200"} 3"#),
         "{m}"
@@ -69,7 +79,12 @@ async fn api_requests_are_rate_limited_per_project() {
     let t = c.admin_token().await;
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        statuses.push(c.req(Method::GET, &c.v3("/projects"), Some(&t), None).await.status.as_u16());
+        statuses.push(
+            c.req(Method::GET, &c.v3("/projects"), Some(&t), None)
+                .await
+                .status
+                .as_u16(),
+        );
     }
     assert_eq!(&statuses[..5], &[200; 5]);
     assert_eq!(statuses[6], 429);
@@ -84,15 +99,52 @@ async fn disabling_a_project_revokes_its_tokens() {
     let demo = c.token("admin", &c.admin_password, Some("demo")).await;
     assert_eq!(demo.status, 201);
     let demo_tok = demo.header("x-subject-token");
-    let pid = demo.body["token"]["project"]["id"].as_str().unwrap().to_string();
-    assert_eq!(c.req(Method::GET, &c.v3("/projects"), Some(&demo_tok), None).await.status, 200);
-    let r = c.req(Method::PATCH, &c.v3(&format!("/projects/{pid}")), Some(&admin), Some(json!({"project": {"enabled": false}}))).await;
+    let pid = demo.body["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.req(Method::GET, &c.v3("/projects"), Some(&demo_tok), None)
+            .await
+            .status,
+        200
+    );
+    let r = c
+        .req(
+            Method::PATCH,
+            &c.v3(&format!("/projects/{pid}")),
+            Some(&admin),
+            Some(json!({"project": {"enabled": false}})),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(c.req(Method::GET, &c.v3("/projects"), Some(&demo_tok), None).await.status, 401);
+    assert_eq!(
+        c.req(Method::GET, &c.v3("/projects"), Some(&demo_tok), None)
+            .await
+            .status,
+        401
+    );
     // Re-enabling does not resurrect the revoked token, and new tokens work again.
-    let r = c.req(Method::PATCH, &c.v3(&format!("/projects/{pid}")), Some(&admin), Some(json!({"project": {"enabled": true}}))).await;
+    let r = c
+        .req(
+            Method::PATCH,
+            &c.v3(&format!("/projects/{pid}")),
+            Some(&admin),
+            Some(json!({"project": {"enabled": true}})),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(c.req(Method::GET, &c.v3("/projects"), Some(&demo_tok), None).await.status, 401);
-    assert_eq!(c.token("admin", &c.admin_password, Some("demo")).await.status, 201);
+    assert_eq!(
+        c.req(Method::GET, &c.v3("/projects"), Some(&demo_tok), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        c.token("admin", &c.admin_password, Some("demo"))
+            .await
+            .status,
+        201
+    );
     c.stop().await.unwrap();
 }

@@ -131,7 +131,10 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_amqp_url_does_not_leak_the_password() {
-        let err = connect("amqp://user:s3cret@127.0.0.1:notaport/%2f").await.err().unwrap();
+        let err = connect("amqp://user:s3cret@127.0.0.1:notaport/%2f")
+            .await
+            .err()
+            .unwrap();
         assert!(!format!("{err} {err:?}").contains("s3cret"), "{err:?}");
     }
 

@@ -89,7 +89,11 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: String::new(), max_connections: 8, busy_timeout_secs: 30 }
+        DatabaseConfig {
+            url: String::new(),
+            max_connections: 8,
+            busy_timeout_secs: 30,
+        }
     }
 }
 
@@ -105,7 +109,10 @@ pub struct BusConfig {
 
 impl Default for BusConfig {
     fn default() -> Self {
-        BusConfig { url: "inproc".into(), call_timeout_secs: 60 }
+        BusConfig {
+            url: "inproc".into(),
+            call_timeout_secs: 60,
+        }
     }
 }
 
@@ -121,7 +128,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { filter: "info,sqlx=warn".into(), format: "text".into() }
+        LogConfig {
+            filter: "info,sqlx=warn".into(),
+            format: "text".into(),
+        }
     }
 }
 
@@ -248,7 +258,9 @@ impl Config {
                 set_path(&mut value, &path, &val)?;
             }
         }
-        value.try_into().map_err(|e: toml::de::Error| Error::bad_request(e.to_string()))
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::bad_request(e.to_string()))
     }
 
     /// Sets one key by dotted path (`identity.token_expiration_secs`), parsing the value as the
@@ -258,7 +270,9 @@ impl Config {
             toml::Value::try_from(&*self).map_err(|e| Error::internal("serialize config", e))?;
         let path: Vec<String> = dotted.split('.').map(str::to_string).collect();
         set_path(&mut value, &path, raw)?;
-        *self = value.try_into().map_err(|e: toml::de::Error| Error::bad_request(e.to_string()))?;
+        *self = value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::bad_request(e.to_string()))?;
         Ok(())
     }
 
@@ -346,8 +360,11 @@ mod tests {
     fn precedence_is_defaults_file_env_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ferrostack.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[identity]\nregion = \"R2\"\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[identity]\nregion = \"R2\"\n",
+        )
+        .unwrap();
         let env = vec![("FERROSTACK_IDENTITY__REGION".to_string(), "R3".to_string())];
         let mut cfg = Config::load(Some(&file), env).unwrap();
         assert_eq!(cfg.server.listen, "127.0.0.1:9000");
@@ -361,7 +378,10 @@ mod tests {
     fn unknown_keys_and_bad_values_are_rejected() {
         let env = vec![("FERROSTACK_IDENTITY__NOPE".to_string(), "1".to_string())];
         assert!(Config::load(None, env).is_err());
-        let env = vec![("FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS".to_string(), "x".to_string())];
+        let env = vec![(
+            "FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS".to_string(),
+            "x".to_string(),
+        )];
         assert!(Config::load(None, env).is_err());
     }
 
@@ -373,7 +393,10 @@ mod tests {
         for (key, v) in value.as_table().unwrap() {
             match v.as_table() {
                 Some(section) => {
-                    assert!(doc.contains(&format!("## `[{key}]`")), "section [{key}] is not documented");
+                    assert!(
+                        doc.contains(&format!("## `[{key}]`")),
+                        "section [{key}] is not documented"
+                    );
                     for k in section.keys() {
                         if !doc.contains(&format!("| `{k}` |")) {
                             missing.push(format!("{key}.{k}"));
@@ -384,7 +407,10 @@ mod tests {
                 None => {}
             }
         }
-        assert!(missing.is_empty(), "undocumented keys in docs/configuration.md: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "undocumented keys in docs/configuration.md: {missing:?}"
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Engine::Postgres
         } else {
-            return Err(Error::bad_request(format!("unsupported database URL scheme in {url:?}")));
+            return Err(Error::bad_request(format!(
+                "unsupported database URL scheme in {url:?}"
+            )));
         };
         match engine {
             Engine::Sqlite => {
@@ -63,7 +65,8 @@ impl Db {
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                      PRAGMA foreign_keys=ON; PRAGMA busy_timeout={busy_ms};"
                 );
-                let opts = AnyConnectOptions::from_str(&url).map_err(db_err("parse database url"))?;
+                let opts =
+                    AnyConnectOptions::from_str(&url).map_err(db_err("parse database url"))?;
                 let write = pool_options(1, &pragmas)
                     .connect_with(opts.clone())
                     .await
@@ -72,10 +75,15 @@ impl Db {
                     .connect_with(opts)
                     .await
                     .map_err(db_err("open sqlite database"))?;
-                Ok(Db { read, write, engine })
+                Ok(Db {
+                    read,
+                    write,
+                    engine,
+                })
             }
             Engine::Postgres => {
-                let opts = AnyConnectOptions::from_str(url).map_err(db_err("parse database url"))?;
+                let opts =
+                    AnyConnectOptions::from_str(url).map_err(db_err("parse database url"))?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections.max(2))
                     .test_before_acquire(false)
@@ -83,7 +91,11 @@ impl Db {
                     .connect_with(opts)
                     .await
                     .map_err(db_err("connect to postgres"))?;
-                Ok(Db { read: pool.clone(), write: pool, engine })
+                Ok(Db {
+                    read: pool.clone(),
+                    write: pool,
+                    engine,
+                })
             }
         }
     }
@@ -99,7 +111,10 @@ impl Db {
 
     /// Begins a write transaction (on SQLite, on the single writer connection).
     pub async fn begin(&self) -> Result<Tx<'static>> {
-        self.write.begin().await.map_err(db_err("begin transaction"))
+        self.write
+            .begin()
+            .await
+            .map_err(db_err("begin transaction"))
     }
 
     /// Runs `migrations` of `service` that have not run yet, each in its own transaction.
@@ -131,15 +146,22 @@ impl Db {
                     Error::internal(&format!("migration {service}/{} {}", m.version, m.name), e)
                 })?;
             }
-            sqlx::query("INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)")
-                .bind(service)
-                .bind(m.version)
-                .bind(m.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("record migration"))?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)",
+            )
+            .bind(service)
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("record migration"))?;
             tx.commit().await.map_err(db_err("commit migration"))?;
-            tracing::info!(service, version = m.version, name = m.name, "applied migration");
+            tracing::info!(
+                service,
+                version = m.version,
+                name = m.name,
+                "applied migration"
+            );
             applied += 1;
         }
         Ok(applied)
@@ -147,13 +169,19 @@ impl Db {
 
     /// Runs one statement outside a transaction (administrative SQL such as CREATE DATABASE).
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
-        self.write.execute(sql).await.map_err(db_err("execute statement"))?;
+        self.write
+            .execute(sql)
+            .await
+            .map_err(db_err("execute statement"))?;
         Ok(())
     }
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_err("ping database"))?;
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(db_err("ping database"))?;
         Ok(())
     }
 
@@ -171,12 +199,12 @@ fn pool_options(max: u32, pragmas: &str) -> AnyPoolOptions {
         .min_connections(0)
         .test_before_acquire(false)
         .after_connect(move |conn, _| {
-        let pragmas = pragmas.clone();
-        Box::pin(async move {
-            conn.execute(pragmas.as_str()).await?;
-            Ok(())
+            let pragmas = pragmas.clone();
+            Box::pin(async move {
+                conn.execute(pragmas.as_str()).await?;
+                Ok(())
+            })
         })
-    })
 }
 
 fn sqlite_url(url: &str) -> String {
@@ -203,9 +231,9 @@ pub fn map_err(what: &str, e: sqlx::Error) -> Error {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             Error::Conflict(format!("duplicate entry ({what})"))
         }
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            Error::Conflict(format!("referenced entity is missing or still in use ({what})"))
-        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::Conflict(format!(
+            "referenced entity is missing or still in use ({what})"
+        )),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             Error::Unavailable(format!("{what}: {e}"))
         }
@@ -286,8 +314,10 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(db.reader()).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(db.reader())
+            .await
+            .unwrap();
         assert_eq!(n, 48);
     }
 }

@@ -69,7 +69,11 @@ pub async fn auth_layer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let token = req
+        .headers()
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if let Some(token) = token {
         match state.validator.validate(&token).await {
             Ok(ctx) => {

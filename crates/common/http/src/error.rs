@@ -39,7 +39,8 @@ struct Pending(Error);
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = status.into_response();
         resp.extensions_mut().insert(Pending(self.0));
         resp
@@ -48,7 +49,10 @@ impl IntoResponse for HttpError {
 
 /// The reason phrase used as a title.
 pub fn title(status: u16) -> &'static str {
-    StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error")
+    StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
 }
 
 impl Dialect {
@@ -62,7 +66,8 @@ impl Dialect {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = match self {
             Dialect::Identity { .. } => {
-                let body = json!({"error": {"code": status, "message": message, "title": title(status)}});
+                let body =
+                    json!({"error": {"code": status, "message": message, "title": title(status)}});
                 (code, axum::Json(body)).into_response()
             }
             Dialect::Compute => {
@@ -79,7 +84,11 @@ impl Dialect {
                     503 => "serviceUnavailable",
                     _ => "computeFault",
                 };
-                (code, axum::Json(json!({name: {"code": status, "message": message}}))).into_response()
+                (
+                    code,
+                    axum::Json(json!({name: {"code": status, "message": message}})),
+                )
+                    .into_response()
             }
             Dialect::Network => {
                 let kind = match status {
@@ -91,7 +100,8 @@ impl Dialect {
                     413 => "OverQuota",
                     _ => "HTTPInternalServerError",
                 };
-                let body = json!({"NeutronError": {"type": kind, "message": message, "detail": ""}});
+                let body =
+                    json!({"NeutronError": {"type": kind, "message": message, "detail": ""}});
                 (code, axum::Json(body)).into_response()
             }
             Dialect::Placement => {
@@ -108,8 +118,10 @@ impl Dialect {
                     html_escape(&message)
                 );
                 let mut r = (code, html).into_response();
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=UTF-8"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                );
                 r
             }
         };
@@ -119,14 +131,17 @@ impl Dialect {
             }
         }
         if let Error::RateLimited { retry_after } = err {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         resp
     }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Middleware for one service's router: renders handler errors, and framework rejections
@@ -155,7 +170,10 @@ pub async fn service_layer(dialect: Dialect, req: Request, next: Next) -> Respon
         .is_some_and(|v| v.contains("json") || v.contains("html"));
     if status >= 400 && !is_json {
         let err = match status {
-            404 => Error::NotFound { kind: "resource", id: "requested".into() },
+            404 => Error::NotFound {
+                kind: "resource",
+                id: "requested".into(),
+            },
             405 => Error::BadRequest("The method is not allowed for the requested URL.".into()),
             400 | 415 | 422 => Error::BadRequest(rejection_text(resp).await),
             413 => Error::QuotaExceeded("Request body too large.".into()),
@@ -173,15 +191,24 @@ pub async fn service_layer(dialect: Dialect, req: Request, next: Next) -> Respon
 }
 
 fn not_found_generic(dialect: &Dialect, request_id: &str) -> Response {
-    let err = Error::NotFound { kind: "resource", id: String::new() };
+    let err = Error::NotFound {
+        kind: "resource",
+        id: String::new(),
+    };
     let mut r = dialect.render(&err, request_id);
     // Replace the "Could not find resource: ." wording with the generic one.
     let msg = "The resource could not be found.";
     let body = match dialect {
-        Dialect::Identity { .. } => json!({"error": {"code": 404, "message": msg, "title": "Not Found"}}),
+        Dialect::Identity { .. } => {
+            json!({"error": {"code": 404, "message": msg, "title": "Not Found"}})
+        }
         Dialect::Compute => json!({"itemNotFound": {"code": 404, "message": msg}}),
-        Dialect::Network => json!({"NeutronError": {"type": "HTTPNotFound", "message": msg, "detail": ""}}),
-        Dialect::Placement => json!({"errors": [{"status": 404, "title": "Not Found", "detail": msg, "code": "placement.undefined", "request_id": request_id}]}),
+        Dialect::Network => {
+            json!({"NeutronError": {"type": "HTTPNotFound", "message": msg, "detail": ""}})
+        }
+        Dialect::Placement => {
+            json!({"errors": [{"status": 404, "title": "Not Found", "detail": msg, "code": "placement.undefined", "request_id": request_id}]})
+        }
         Dialect::Image => return r,
     };
     *r.body_mut() = Body::from(body.to_string());
@@ -190,7 +217,9 @@ fn not_found_generic(dialect: &Dialect, request_id: &str) -> Response {
 }
 
 async fn rejection_text(resp: Response) -> String {
-    let bytes = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     if text.is_empty() {
         "The request could not be understood.".into()
@@ -210,10 +239,15 @@ mod tests {
 
     #[tokio::test]
     async fn identity_dialect_has_title_and_www_authenticate() {
-        let d = Dialect::Identity { auth_uri: "http://h/identity/v3".into() };
+        let d = Dialect::Identity {
+            auth_uri: "http://h/identity/v3".into(),
+        };
         let r = d.render(&Error::unauthenticated(), "req-1");
         assert_eq!(r.status(), 401);
-        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Keystone uri=\"http://h/identity/v3\"");
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Keystone uri=\"http://h/identity/v3\""
+        );
         let v = body_json(r).await;
         assert_eq!(v["error"]["title"], "Unauthorized");
         assert_eq!(v["error"]["code"], 401);

@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 /// naming the problem (no internal detail beyond serde's description).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.is_empty() {
-        return Err(Error::bad_request("The request body is empty; JSON was expected."));
+        return Err(Error::bad_request(
+            "The request body is empty; JSON was expected.",
+        ));
     }
     serde_json::from_slice(body)
         .map_err(|e| Error::bad_request(format!("Malformed request body: {e}")))
@@ -19,8 +21,14 @@ mod tests {
 
     #[test]
     fn malformed_and_empty_bodies_are_bad_requests() {
-        assert_eq!(parse_json::<serde_json::Value>(b"{").unwrap_err().status(), 400);
-        assert_eq!(parse_json::<serde_json::Value>(b"").unwrap_err().status(), 400);
+        assert_eq!(
+            parse_json::<serde_json::Value>(b"{").unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            parse_json::<serde_json::Value>(b"").unwrap_err().status(),
+            400
+        );
         assert!(parse_json::<serde_json::Value>(b"{\"a\":1}").is_ok());
     }
 }

@@ -42,7 +42,9 @@ pub async fn observe_layer(
     let mut resp = next.run(req).instrument(span).await;
     let status = resp.status().as_u16();
     let took = start.elapsed();
-    state.metrics.observe(state.service, &method, &route, status, took);
+    state
+        .metrics
+        .observe(state.service, &method, &route, status, took);
     tracing::debug!(request_id = %id, %method, %route, status, micros = took.as_micros() as u64, "request");
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-openstack-request-id", v);

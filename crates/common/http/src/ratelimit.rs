@@ -23,7 +23,11 @@ const MAX_KEYS: usize = 100_000;
 
 impl RateLimiter {
     pub fn new(rate: f64, burst: f64) -> Self {
-        RateLimiter { rate, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            rate,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one token for `key`, or answers `Error::RateLimited` with the seconds until one
@@ -33,13 +37,19 @@ impl RateLimiter {
             return Ok(());
         }
         let now = Instant::now();
-        let Ok(mut map) = self.buckets.lock() else { return Ok(()) };
+        let Ok(mut map) = self.buckets.lock() else {
+            return Ok(());
+        };
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             let (rate, burst) = (self.rate, self.burst);
             map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
         }
-        let b = map.entry(key.to_string()).or_insert(Bucket { tokens: self.burst, last: now });
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
+        let b = map.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
         b.last = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;

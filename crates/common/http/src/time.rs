@@ -23,7 +23,10 @@ pub fn now() -> i64 {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+00:00]` into unix seconds (UTC only).
 pub fn parse_iso8601(s: &str) -> Option<i64> {
     let s = s.trim();
-    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00")).unwrap_or(s);
+    let s = s
+        .strip_suffix('Z')
+        .or_else(|| s.strip_suffix("+00:00"))
+        .unwrap_or(s);
     let (date, time) = s.split_once('T').or_else(|| s.split_once(' '))?;
     let mut dp = date.split('-');
     let y: i64 = dp.next()?.parse().ok()?;
@@ -74,7 +77,10 @@ mod tests {
     fn formats_and_parses_round_trip() {
         assert_eq!(keystone_time(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(keystone_time(1_795_309_663), "2026-11-22T01:07:43.000000Z");
-        assert_eq!(parse_iso8601("2026-11-22T01:07:43.000000Z"), Some(1_795_309_663));
+        assert_eq!(
+            parse_iso8601("2026-11-22T01:07:43.000000Z"),
+            Some(1_795_309_663)
+        );
         assert_eq!(parse_iso8601("2026-11-22T01:07:43"), Some(1_795_309_663));
         assert_eq!(parse_iso8601("garbage"), None);
         assert_eq!(parse_iso8601("2026-13-01T00:00:00"), None);

@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 /// (later calls are ignored).
 pub fn init_tracing(filter: &str, format: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
@@ -21,8 +23,9 @@ pub fn init_tracing(filter: &str, format: &str) {
 }
 
 /// Upper bounds of the latency histogram buckets, in seconds.
-const BUCKETS: [f64; 12] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -45,8 +48,15 @@ impl Metrics {
     /// Records one finished request.
     pub fn observe(&self, service: &str, method: &str, route: &str, status: u16, took: Duration) {
         let secs = took.as_secs_f64();
-        let key = (service.to_string(), method.to_string(), route.to_string(), status);
-        let Ok(mut map) = self.series.lock() else { return };
+        let key = (
+            service.to_string(),
+            method.to_string(),
+            route.to_string(),
+            status,
+        );
+        let Ok(mut map) = self.series.lock() else {
+            return;
+        };
         let s = map.entry(key).or_default();
         s.count += 1;
         s.sum += secs;
@@ -62,7 +72,9 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP ferrostack_http_requests_total HTTP requests handled.\n");
         out.push_str("# TYPE ferrostack_http_requests_total counter\n");
-        let Ok(map) = self.series.lock() else { return out };
+        let Ok(map) = self.series.lock() else {
+            return out;
+        };
         for ((svc, m, r, st), s) in map.iter() {
             let _ = writeln!(
                 out,
@@ -74,8 +86,10 @@ impl Metrics {
         out.push_str("# HELP ferrostack_http_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE ferrostack_http_request_duration_seconds histogram\n");
         for ((svc, m, r, st), s) in map.iter() {
-            let labels =
-                format!("service=\"{svc}\",method=\"{m}\",route=\"{}\",status=\"{st}\"", escape(r));
+            let labels = format!(
+                "service=\"{svc}\",method=\"{m}\",route=\"{}\",status=\"{st}\"",
+                escape(r)
+            );
             for (i, le) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -88,9 +102,16 @@ impl Metrics {
                 "ferrostack_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 s.count
             );
-            let _ = writeln!(out, "ferrostack_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ =
-                writeln!(out, "ferrostack_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "ferrostack_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "ferrostack_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         out
     }
@@ -107,8 +128,20 @@ mod tests {
     #[test]
     fn renders_counts_and_buckets() {
         let m = Metrics::new();
-        m.observe("identity", "GET", "/v3/projects", 200, Duration::from_millis(2));
-        m.observe("identity", "GET", "/v3/projects", 200, Duration::from_millis(30));
+        m.observe(
+            "identity",
+            "GET",
+            "/v3/projects",
+            200,
+            Duration::from_millis(2),
+        );
+        m.observe(
+            "identity",
+            "GET",
+            "/v3/projects",
+            200,
+            Duration::from_millis(30),
+        );
         let text = m.render();
         assert!(text.contains(
             "ferrostack_http_requests_total{service=\"identity\",method=\"GET\",route=\"/v3/projects\",status=\"200\"} 2"

@@ -31,7 +31,11 @@ pub fn auth_context(t: &IssuedToken) -> AuthContext {
         project_name: r.project.as_ref().map(|p| p.name.clone()),
         project_domain_name: r.project_domain_name.clone(),
         domain_name: r.domain.as_ref().map(|d| d.name.clone()),
-        roles: r.roles.iter().map(|r| (r.id.clone(), r.name.clone())).collect(),
+        roles: r
+            .roles
+            .iter()
+            .map(|r| (r.id.clone(), r.name.clone()))
+            .collect(),
         methods: t.methods.clone(),
         audit_ids: t.audit_ids.clone(),
         issued_at: t.issued_at,
@@ -61,12 +65,18 @@ impl ApiState {
 
 /// A target built from `(key, value)` pairs, skipping absent values.
 pub fn target(pairs: &[(&str, Option<&str>)]) -> Target {
-    pairs.iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))).collect()
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+        .collect()
 }
 
 /// The domain new entities go to when the request names none: the token's project domain,
 /// its domain scope, or the user's domain.
 pub fn default_domain(auth: &AuthContext) -> String {
     let c = &auth.credentials;
-    c.project_domain_id.clone().or_else(|| c.domain_id.clone()).unwrap_or_else(|| c.user_domain_id.clone())
+    c.project_domain_id
+        .clone()
+        .or_else(|| c.domain_id.clone())
+        .unwrap_or_else(|| c.user_domain_id.clone())
 }

@@ -19,9 +19,13 @@ pub fn envelope(body: &[u8], key: &str) -> Result<Obj> {
         Value::Object(mut m) => match m.remove(key) {
             Some(Value::Object(o)) => Ok(o),
             Some(other) => Err(invalid(key, format!("{other} is not of type 'object'"))),
-            None => Err(Error::bad_request(format!("'{key}' is a required property"))),
+            None => Err(Error::bad_request(format!(
+                "'{key}' is a required property"
+            ))),
         },
-        other => Err(Error::bad_request(format!("{other} is not of type 'object'"))),
+        other => Err(Error::bad_request(format!(
+            "{other} is not of type 'object'"
+        ))),
     }
 }
 
@@ -46,7 +50,9 @@ pub fn req_str(o: &Obj, field: &str, max: usize) -> Result<String> {
     match opt_str(o, field, max, false)? {
         Some(s) if !s.trim().is_empty() => Ok(s),
         Some(_) => Err(invalid(field, "'' is too short")),
-        None => Err(Error::bad_request(format!("'{field}' is a required property"))),
+        None => Err(Error::bad_request(format!(
+            "'{field}' is a required property"
+        ))),
     }
 }
 
@@ -88,7 +94,9 @@ pub fn opt_obj<'a>(o: &'a Obj, field: &str) -> Result<Option<&'a Obj>> {
 pub fn forbid(o: &Obj, fields: &[&str]) -> Result<()> {
     for f in fields {
         if o.contains_key(*f) {
-            return Err(Error::bad_request(format!("Additional properties are not allowed ('{f}' was unexpected)")));
+            return Err(Error::bad_request(format!(
+                "Additional properties are not allowed ('{f}' was unexpected)"
+            )));
         }
     }
     Ok(())
@@ -96,7 +104,10 @@ pub fn forbid(o: &Obj, fields: &[&str]) -> Result<()> {
 
 /// The fields of `o` not in `known`, kept as Keystone keeps extra attributes.
 pub fn extra(o: &Obj, known: &[&str]) -> Obj {
-    o.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    o.iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn truncate(s: &str) -> String {
@@ -127,10 +138,17 @@ mod tests {
 
     #[test]
     fn typed_fields() {
-        let o: Obj = serde_json::from_str(r#"{"name": 1, "ok": "x", "b": "no", "l": [1]}"#).unwrap();
-        assert!(req_str(&o, "name", 64).unwrap_err().to_string().contains("not of type 'string'"));
+        let o: Obj =
+            serde_json::from_str(r#"{"name": 1, "ok": "x", "b": "no", "l": [1]}"#).unwrap();
+        assert!(req_str(&o, "name", 64)
+            .unwrap_err()
+            .to_string()
+            .contains("not of type 'string'"));
         assert_eq!(req_str(&o, "ok", 64).unwrap(), "x");
-        assert!(req_str(&o, "missing", 64).unwrap_err().to_string().contains("required"));
+        assert!(req_str(&o, "missing", 64)
+            .unwrap_err()
+            .to_string()
+            .contains("required"));
         assert!(opt_bool(&o, "b").is_err());
         assert!(opt_str_list(&o, "l").is_err());
         assert!(opt_str(&o, "ok", 0, false).unwrap().is_some());

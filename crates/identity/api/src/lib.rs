@@ -41,7 +41,9 @@ impl ApiState {
 
     /// The error dialect of this service.
     pub fn dialect(&self) -> Dialect {
-        Dialect::Identity { auth_uri: self.v3_url() }
+        Dialect::Identity {
+            auth_uri: self.v3_url(),
+        }
     }
 }
 

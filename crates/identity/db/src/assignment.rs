@@ -38,7 +38,11 @@ fn from_row(row: &DbRow) -> Result<Assignment> {
     let kind: String = col(row, "kind")?;
     let actor: String = col(row, "actor_id")?;
     let target: String = col(row, "target_id")?;
-    let actor = if kind.starts_with("User") { Actor::User(actor) } else { Actor::Group(actor) };
+    let actor = if kind.starts_with("User") {
+        Actor::User(actor)
+    } else {
+        Actor::Group(actor)
+    };
     let target = if kind.ends_with("Project") {
         AssignmentTarget::Project(target)
     } else if kind.ends_with("Domain") {
@@ -46,7 +50,12 @@ fn from_row(row: &DbRow) -> Result<Assignment> {
     } else {
         AssignmentTarget::System
     };
-    Ok(Assignment { actor, target, role_id: col(row, "role_id")?, inherited: flag(row, "inherited")? })
+    Ok(Assignment {
+        actor,
+        target,
+        role_id: col(row, "role_id")?,
+        inherited: flag(row, "inherited")?,
+    })
 }
 
 /// Filters for listing assignments; unset fields match everything.
@@ -120,7 +129,8 @@ impl Store {
     /// Direct (stored) assignments matching the filter. Actor and target filters combine as
     /// Keystone's do: users OR groups, projects OR domains OR system.
     pub async fn assignment_list(&self, f: &AssignmentFilter) -> Result<Vec<Assignment>> {
-        let mut s = Select::new("SELECT kind, actor_id, target_id, role_id, inherited FROM assignment");
+        let mut s =
+            Select::new("SELECT kind, actor_id, target_id, role_id, inherited FROM assignment");
         let mut actor_conds = Vec::new();
         let mut binds = Vec::new();
         for (ids, prefix) in [(&f.user_ids, "User"), (&f.group_ids, "Group")] {
@@ -148,7 +158,9 @@ impl Store {
                     continue;
                 }
                 let marks = vec!["?"; ids.len()].join(", ");
-                target_conds.push(format!("(kind LIKE '%{suffix}' AND target_id IN ({marks}))"));
+                target_conds.push(format!(
+                    "(kind LIKE '%{suffix}' AND target_id IN ({marks}))"
+                ));
                 binds.extend(ids.iter().cloned().map(Bind::Text));
             }
         }
@@ -169,6 +181,10 @@ impl Store {
             s.cond("inherited = ?", vec![Bind::Int(b2i(i))]);
         }
         s.tail("ORDER BY kind, actor_id, target_id, role_id");
-        s.fetch_all(self.db().reader()).await?.iter().map(from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 }

@@ -55,21 +55,27 @@ pub struct EndpointFilter {
 impl Store {
     pub async fn region_create(&self, r: &Region) -> Result<()> {
         let mut tx = self.db().begin().await?;
-        sqlx::query("INSERT INTO region (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)")
-            .bind(&r.id)
-            .bind(&r.description)
-            .bind(r.parent_region_id.clone())
-            .bind(extra_to_text(&r.extra))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("insert region"))?;
+        sqlx::query(
+            "INSERT INTO region (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.id)
+        .bind(&r.description)
+        .bind(r.parent_region_id.clone())
+        .bind(extra_to_text(&r.extra))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("insert region"))?;
         tx.commit().await.map_err(db_err("commit region"))
     }
 
     pub async fn region_get(&self, id: &str) -> Result<Option<Region>> {
         let mut s = Select::new(REGION);
         s.eq_text("id", id);
-        s.fetch_all(self.db().reader()).await?.first().map(region_from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(region_from_row)
+            .transpose()
     }
 
     pub async fn region_list(&self, parent_region_id: Option<&str>) -> Result<Vec<Region>> {
@@ -78,19 +84,25 @@ impl Store {
             s.eq_text("parent_region_id", p);
         }
         s.tail("ORDER BY id");
-        s.fetch_all(self.db().reader()).await?.iter().map(region_from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(region_from_row)
+            .collect()
     }
 
     pub async fn region_update(&self, r: &Region) -> Result<()> {
         let mut tx = self.db().begin().await?;
-        sqlx::query("UPDATE region SET description = $1, parent_region_id = $2, extra = $3 WHERE id = $4")
-            .bind(&r.description)
-            .bind(r.parent_region_id.clone())
-            .bind(extra_to_text(&r.extra))
-            .bind(&r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("update region"))?;
+        sqlx::query(
+            "UPDATE region SET description = $1, parent_region_id = $2, extra = $3 WHERE id = $4",
+        )
+        .bind(&r.description)
+        .bind(r.parent_region_id.clone())
+        .bind(extra_to_text(&r.extra))
+        .bind(&r.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("update region"))?;
         tx.commit().await.map_err(db_err("commit region"))
     }
 
@@ -127,10 +139,18 @@ impl Store {
     pub async fn service_get(&self, id: &str) -> Result<Option<Service>> {
         let mut s = Select::new(SERVICE);
         s.eq_text("id", id);
-        s.fetch_all(self.db().reader()).await?.first().map(service_from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(service_from_row)
+            .transpose()
     }
 
-    pub async fn service_list(&self, service_type: Option<&str>, name: Option<&str>) -> Result<Vec<Service>> {
+    pub async fn service_list(
+        &self,
+        service_type: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Vec<Service>> {
         let mut s = Select::new(SERVICE);
         if let Some(t) = service_type {
             s.eq_text("service_type", t);
@@ -139,7 +159,11 @@ impl Store {
             s.eq_text("name", n);
         }
         s.tail("ORDER BY service_type, name, id");
-        s.fetch_all(self.db().reader()).await?.iter().map(service_from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(service_from_row)
+            .collect()
     }
 
     pub async fn service_update(&self, s: &Service) -> Result<()> {
@@ -200,7 +224,11 @@ impl Store {
     pub async fn endpoint_get(&self, id: &str) -> Result<Option<Endpoint>> {
         let mut s = Select::new(ENDPOINT);
         s.eq_text("id", id);
-        s.fetch_all(self.db().reader()).await?.first().map(endpoint_from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(endpoint_from_row)
+            .transpose()
     }
 
     pub async fn endpoint_list(&self, f: &EndpointFilter) -> Result<Vec<Endpoint>> {
@@ -215,7 +243,11 @@ impl Store {
             s.cond("interface = ?", vec![Bind::Text(v.clone())]);
         }
         s.tail("ORDER BY service_id, interface, id");
-        s.fetch_all(self.db().reader()).await?.iter().map(endpoint_from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(endpoint_from_row)
+            .collect()
     }
 
     pub async fn endpoint_update(&self, e: &Endpoint) -> Result<()> {

@@ -40,7 +40,11 @@ impl Store {
     pub async fn group_get(&self, id: &str) -> Result<Option<Group>> {
         let mut s = Select::new(COLUMNS);
         s.eq_text("id", id);
-        s.fetch_all(self.db().reader()).await?.first().map(from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(from_row)
+            .transpose()
     }
 
     pub async fn group_list(&self, f: &ListFilter) -> Result<Vec<Group>> {
@@ -52,29 +56,45 @@ impl Store {
             s.eq_text("domain_id", d);
         }
         s.tail("ORDER BY name, id");
-        s.fetch_all(self.db().reader()).await?.iter().map(from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     pub async fn group_update(&self, g: &Group) -> Result<()> {
         let mut tx = self.db().begin().await?;
-        sqlx::query("UPDATE identity_group SET name = $1, description = $2, extra = $3 WHERE id = $4")
-            .bind(&g.name)
-            .bind(&g.description)
-            .bind(extra_to_text(&g.extra))
-            .bind(&g.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("update group"))?;
+        sqlx::query(
+            "UPDATE identity_group SET name = $1, description = $2, extra = $3 WHERE id = $4",
+        )
+        .bind(&g.name)
+        .bind(&g.description)
+        .bind(extra_to_text(&g.extra))
+        .bind(&g.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("update group"))?;
         tx.commit().await.map_err(db_err("commit group"))
     }
 
     pub async fn group_delete(&self, id: &str) -> Result<bool> {
         let mut tx = self.db().begin().await?;
         for (sql, what) in [
-            ("DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'Group%'", "delete group assignments"),
-            ("DELETE FROM group_membership WHERE group_id = $1", "delete group memberships"),
+            (
+                "DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'Group%'",
+                "delete group assignments",
+            ),
+            (
+                "DELETE FROM group_membership WHERE group_id = $1",
+                "delete group memberships",
+            ),
         ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err(what))?;
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(what))?;
         }
         let n = sqlx::query("DELETE FROM identity_group WHERE id = $1")
             .bind(id)
@@ -129,11 +149,16 @@ impl Store {
     /// The groups a user belongs to.
     pub async fn groups_for_user(&self, user_id: &str) -> Result<Vec<Group>> {
         let mut s = Select::new(COLUMNS);
-        s.cond("id IN (SELECT group_id FROM group_membership WHERE user_id = ?)", vec![
-            crate::query::Bind::Text(user_id.to_string()),
-        ]);
+        s.cond(
+            "id IN (SELECT group_id FROM group_membership WHERE user_id = ?)",
+            vec![crate::query::Bind::Text(user_id.to_string())],
+        );
         s.tail("ORDER BY name, id");
-        s.fetch_all(self.db().reader()).await?.iter().map(from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     /// The users in a group, by name.
@@ -145,6 +170,10 @@ impl Store {
     pub async fn group_get_by_name(&self, domain_id: &str, name: &str) -> Result<Option<Group>> {
         let mut s = Select::new(COLUMNS);
         s.eq_text("domain_id", domain_id).eq_text("name", name);
-        s.fetch_all(self.db().reader()).await?.first().map(from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(from_row)
+            .transpose()
     }
 }

@@ -56,7 +56,9 @@ pub fn new_id() -> String {
 }
 
 pub(crate) fn now_text() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
 }
 
 pub(crate) fn extra_to_text(extra: &Extra) -> String {
@@ -76,7 +78,8 @@ where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     use sqlx::Row;
-    row.try_get::<T, _>(name).map_err(|e| Error::internal(&format!("decode column {name}"), e))
+    row.try_get::<T, _>(name)
+        .map_err(|e| Error::internal(&format!("decode column {name}"), e))
 }
 
 pub(crate) fn flag(row: &common_db::DbRow, name: &str) -> Result<bool> {

@@ -31,7 +31,10 @@ impl Store {
     /// `Conflict`.
     pub async fn project_create(&self, p: &Project) -> Result<()> {
         let mut tx = self.db().begin().await?;
-        let domain_id = p.domain_id.clone().unwrap_or_else(|| ROOT_DOMAIN_SENTINEL.to_string());
+        let domain_id = p
+            .domain_id
+            .clone()
+            .unwrap_or_else(|| ROOT_DOMAIN_SENTINEL.to_string());
         sqlx::query(
             "INSERT INTO project (id, name, domain_id, parent_id, description, enabled, \
              is_domain, extra, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -64,15 +67,28 @@ impl Store {
     /// A domain by name.
     pub async fn domain_get_by_name(&self, name: &str) -> Result<Option<Project>> {
         let mut s = Select::new(COLUMNS);
-        s.eq_text("name", name).eq_text("domain_id", ROOT_DOMAIN_SENTINEL);
-        Ok(self.with_tags(s.fetch_all(self.db().reader()).await?).await?.pop())
+        s.eq_text("name", name)
+            .eq_text("domain_id", ROOT_DOMAIN_SENTINEL);
+        Ok(self
+            .with_tags(s.fetch_all(self.db().reader()).await?)
+            .await?
+            .pop())
     }
 
     /// A project by name within a domain.
-    pub async fn project_get_by_name(&self, domain_id: &str, name: &str) -> Result<Option<Project>> {
+    pub async fn project_get_by_name(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> Result<Option<Project>> {
         let mut s = Select::new(COLUMNS);
-        s.eq_text("name", name).eq_text("domain_id", domain_id).cond("is_domain = 0", vec![]);
-        Ok(self.with_tags(s.fetch_all(self.db().reader()).await?).await?.pop())
+        s.eq_text("name", name)
+            .eq_text("domain_id", domain_id)
+            .cond("is_domain = 0", vec![]);
+        Ok(self
+            .with_tags(s.fetch_all(self.db().reader()).await?)
+            .await?
+            .pop())
     }
 
     /// Projects (or, with `f.is_domain == Some(true)`, domains) matching the filter, by name.
@@ -100,7 +116,10 @@ impl Store {
             s.cond("enabled = ?", vec![Bind::Int(b2i(e))]);
         }
         for t in &f.tags {
-            s.cond("id IN (SELECT project_id FROM project_tag WHERE name = ?)", vec![Bind::Text(t.clone())]);
+            s.cond(
+                "id IN (SELECT project_id FROM project_tag WHERE name = ?)",
+                vec![Bind::Text(t.clone())],
+            );
         }
         if !f.tags_any.is_empty() {
             let marks = vec!["?"; f.tags_any.len()].join(", ");
@@ -166,11 +185,13 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db_err("delete project assignments"))?;
-        sqlx::query("UPDATE identity_user SET default_project_id = NULL WHERE default_project_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("clear default projects"))?;
+        sqlx::query(
+            "UPDATE identity_user SET default_project_id = NULL WHERE default_project_id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("clear default projects"))?;
         let n = sqlx::query("DELETE FROM project WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -206,7 +227,10 @@ impl Store {
         let tags = s.fetch_all(self.db().reader()).await?;
         let mut by_id: std::collections::HashMap<String, Vec<String>> = Default::default();
         for t in &tags {
-            by_id.entry(col(t, "project_id")?).or_default().push(col(t, "name")?);
+            by_id
+                .entry(col(t, "project_id")?)
+                .or_default()
+                .push(col(t, "name")?);
         }
         for p in &mut projects {
             p.tags = by_id.remove(&p.id).unwrap_or_default();
@@ -217,12 +241,14 @@ impl Store {
 
 async fn write_tags(tx: &mut Tx<'static>, project_id: &str, tags: &[String]) -> Result<()> {
     for t in tags {
-        sqlx::query("INSERT INTO project_tag (project_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(project_id)
-            .bind(t)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err("insert project tag"))?;
+        sqlx::query(
+            "INSERT INTO project_tag (project_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(project_id)
+        .bind(t)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("insert project tag"))?;
     }
     Ok(())
 }

@@ -20,7 +20,12 @@ pub(crate) struct Select {
 
 impl Select {
     pub(crate) fn new(base: &str) -> Self {
-        Select { sql: base.to_string(), conds: Vec::new(), binds: Vec::new(), tail: String::new() }
+        Select {
+            sql: base.to_string(),
+            conds: Vec::new(),
+            binds: Vec::new(),
+            tail: String::new(),
+        }
     }
 
     /// Adds a condition; each `?` in `cond` becomes the next `$n`.
@@ -51,7 +56,10 @@ impl Select {
             return self.cond("1 = 0", vec![]);
         }
         let marks = vec!["?"; vs.len()].join(", ");
-        self.cond(&format!("{column} IN ({marks})"), vs.iter().cloned().map(Bind::Text).collect())
+        self.cond(
+            &format!("{column} IN ({marks})"),
+            vs.iter().cloned().map(Bind::Text).collect(),
+        )
     }
 
     pub(crate) fn tail(&mut self, tail: &str) -> &mut Self {

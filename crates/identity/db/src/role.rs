@@ -40,18 +40,30 @@ impl Store {
     pub async fn role_get(&self, id: &str) -> Result<Option<Role>> {
         let mut s = Select::new(COLUMNS);
         s.eq_text("id", id);
-        s.fetch_all(self.db().reader()).await?.first().map(from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(from_row)
+            .transpose()
     }
 
     /// Roles by name and domain (`None` = global roles only; `Some(d)` = roles of domain d).
-    pub async fn role_list(&self, name: Option<&str>, domain_id: Option<&str>) -> Result<Vec<Role>> {
+    pub async fn role_list(
+        &self,
+        name: Option<&str>,
+        domain_id: Option<&str>,
+    ) -> Result<Vec<Role>> {
         let mut s = Select::new(COLUMNS);
         if let Some(n) = name {
             s.eq_text("name", n);
         }
         s.eq_text("domain_id", domain_id.unwrap_or(NULL_DOMAIN_SENTINEL));
         s.tail("ORDER BY name, id");
-        s.fetch_all(self.db().reader()).await?.iter().map(from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     /// All roles with these ids.
@@ -59,7 +71,11 @@ impl Store {
         let mut s = Select::new(COLUMNS);
         s.in_text("id", ids);
         s.tail("ORDER BY name, id");
-        s.fetch_all(self.db().reader()).await?.iter().map(from_row).collect()
+        s.fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     pub async fn role_update(&self, r: &Role) -> Result<()> {
@@ -83,7 +99,11 @@ impl Store {
             "DELETE FROM implied_role WHERE prior_role_id = $1 OR implied_role_id = $1",
             "DELETE FROM application_credential_role WHERE role_id = $1",
         ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err("delete role refs"))?;
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("delete role refs"))?;
         }
         let n = sqlx::query("DELETE FROM role WHERE id = $1")
             .bind(id)
@@ -112,13 +132,15 @@ impl Store {
 
     pub async fn implied_role_delete(&self, prior: &str, implied: &str) -> Result<bool> {
         let mut tx = self.db().begin().await?;
-        let n = sqlx::query("DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2")
-            .bind(prior)
-            .bind(implied)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("delete implied role"))?
-            .rows_affected();
+        let n = sqlx::query(
+            "DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2",
+        )
+        .bind(prior)
+        .bind(implied)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("delete implied role"))?
+        .rows_affected();
         tx.commit().await.map_err(db_err("commit implied role"))?;
         Ok(n > 0)
     }
@@ -129,6 +151,8 @@ impl Store {
             .tail("ORDER BY prior_role_id, implied_role_id")
             .fetch_all(self.db().reader())
             .await?;
-        rows.iter().map(|r| Ok((col(r, "prior_role_id")?, col(r, "implied_role_id")?))).collect()
+        rows.iter()
+            .map(|r| Ok((col(r, "prior_role_id")?, col(r, "implied_role_id")?)))
+            .collect()
     }
 }

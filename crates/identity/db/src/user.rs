@@ -71,14 +71,26 @@ impl Store {
     pub async fn user_auth_row(&self, id: &str) -> Result<Option<UserAuthRow>> {
         let mut s = Select::new(COLUMNS);
         s.eq_text("id", id);
-        s.fetch_all(self.db().reader()).await?.first().map(from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(from_row)
+            .transpose()
     }
 
     /// A user by name within a domain, with its password hash.
-    pub async fn user_auth_row_by_name(&self, domain_id: &str, name: &str) -> Result<Option<UserAuthRow>> {
+    pub async fn user_auth_row_by_name(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> Result<Option<UserAuthRow>> {
         let mut s = Select::new(COLUMNS);
         s.eq_text("domain_id", domain_id).eq_text("name", name);
-        s.fetch_all(self.db().reader()).await?.first().map(from_row).transpose()
+        s.fetch_all(self.db().reader())
+            .await?
+            .first()
+            .map(from_row)
+            .transpose()
     }
 
     pub async fn user_list(&self, f: &ListFilter) -> Result<Vec<User>> {
@@ -133,9 +145,10 @@ impl Store {
     /// The members of a group, by name.
     pub async fn user_list_in_group(&self, group_id: &str) -> Result<Vec<User>> {
         let mut s = Select::new(COLUMNS);
-        s.cond("id IN (SELECT user_id FROM group_membership WHERE group_id = ?)", vec![Bind::Text(
-            group_id.to_string(),
-        )]);
+        s.cond(
+            "id IN (SELECT user_id FROM group_membership WHERE group_id = ?)",
+            vec![Bind::Text(group_id.to_string())],
+        );
         s.tail("ORDER BY name, id");
         let rows = s.fetch_all(self.db().reader()).await?;
         rows.iter().map(|r| from_row(r).map(|u| u.user)).collect()
@@ -161,11 +174,24 @@ impl Store {
     pub async fn user_delete(&self, id: &str) -> Result<bool> {
         let mut tx = self.db().begin().await?;
         for (sql, what) in [
-            ("DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'User%'", "delete user assignments"),
-            ("DELETE FROM group_membership WHERE user_id = $1", "delete user memberships"),
-            ("DELETE FROM credential WHERE user_id = $1", "delete user credentials"),
+            (
+                "DELETE FROM assignment WHERE actor_id = $1 AND kind LIKE 'User%'",
+                "delete user assignments",
+            ),
+            (
+                "DELETE FROM group_membership WHERE user_id = $1",
+                "delete user memberships",
+            ),
+            (
+                "DELETE FROM credential WHERE user_id = $1",
+                "delete user credentials",
+            ),
         ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err(what))?;
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(what))?;
         }
         let n = sqlx::query("DELETE FROM identity_user WHERE id = $1")
             .bind(id)

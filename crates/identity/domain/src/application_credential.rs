@@ -337,7 +337,11 @@ impl Identity {
         let ac = match self.caches.app_cred(id) {
             Some(hit) => hit,
             None => {
-                let found = self.store.app_cred_get(id).await?.ok_or_else(Error::unauthenticated)?;
+                let found = self
+                    .store
+                    .app_cred_get(id)
+                    .await?
+                    .ok_or_else(Error::unauthenticated)?;
                 let found = std::sync::Arc::new(found);
                 self.caches.put_app_cred(found.clone());
                 found

@@ -26,9 +26,19 @@ pub enum UserRef {
 /// One authentication method with its data.
 #[derive(Clone, PartialEq)]
 pub enum AuthMethod {
-    Password { user: UserRef, password: String },
-    Token { token: String },
-    ApplicationCredential { id: Option<String>, name: Option<String>, user: Option<UserRef>, secret: String },
+    Password {
+        user: UserRef,
+        password: String,
+    },
+    Token {
+        token: String,
+    },
+    ApplicationCredential {
+        id: Option<String>,
+        name: Option<String>,
+        user: Option<UserRef>,
+        secret: String,
+    },
 }
 
 impl std::fmt::Debug for AuthMethod {
@@ -51,7 +61,11 @@ pub enum ScopeRequest {
     Default,
     /// `"scope": "unscoped"` — explicitly unscoped.
     Unscoped,
-    Project { id: Option<String>, name: Option<String>, domain: Option<DomainRef> },
+    Project {
+        id: Option<String>,
+        name: Option<String>,
+        domain: Option<DomainRef>,
+    },
     Domain(DomainRef),
     System,
 }
@@ -92,7 +106,13 @@ impl Identity {
         let (user_id, mut methods, expires_at, audit_ids, app_cred) = match &req.method {
             AuthMethod::Password { user, password } => {
                 let uid = self.check_password(user, password).await?;
-                (uid, vec!["password".to_string()], now + self.ttl(), vec![new_audit_id()], None)
+                (
+                    uid,
+                    vec!["password".to_string()],
+                    now + self.ttl(),
+                    vec![new_audit_id()],
+                    None,
+                )
             }
             AuthMethod::Token { token } => {
                 let old = self.validate(token).await?;
@@ -106,17 +126,40 @@ impl Identity {
                     methods.push("token".into());
                 }
                 let chain = old.audit_ids.last().cloned().unwrap_or_default();
-                (old.resolved.user.id.clone(), methods, old.expires_at, vec![new_audit_id(), chain], None)
+                (
+                    old.resolved.user.id.clone(),
+                    methods,
+                    old.expires_at,
+                    vec![new_audit_id(), chain],
+                    None,
+                )
             }
-            AuthMethod::ApplicationCredential { id, name, user, secret } => {
-                let ac = self.check_app_cred(id.as_deref(), name.as_deref(), user.as_ref(), secret).await?;
+            AuthMethod::ApplicationCredential {
+                id,
+                name,
+                user,
+                secret,
+            } => {
+                let ac = self
+                    .check_app_cred(id.as_deref(), name.as_deref(), user.as_ref(), secret)
+                    .await?;
                 let exp = match ac.expires_at {
                     Some(e) => (now + self.ttl()).min(e),
                     None => now + self.ttl(),
                 };
-                let info = TokenAppCred { id: ac.id.clone(), name: ac.name.clone(), restricted: !ac.unrestricted };
+                let info = TokenAppCred {
+                    id: ac.id.clone(),
+                    name: ac.name.clone(),
+                    restricted: !ac.unrestricted,
+                };
                 let roles: Vec<String> = ac.roles.iter().map(|r| r.id.clone()).collect();
-                (ac.user_id.clone(), vec!["application_credential".into()], exp, vec![new_audit_id()], Some((info, ac.project_id.clone(), roles)))
+                (
+                    ac.user_id.clone(),
+                    vec!["application_credential".into()],
+                    exp,
+                    vec![new_audit_id()],
+                    Some((info, ac.project_id.clone(), roles)),
+                )
             }
         };
         methods.dedup();
@@ -125,7 +168,9 @@ impl Identity {
                 match &req.scope {
                     ScopeRequest::Default | ScopeRequest::Unscoped => {}
                     ScopeRequest::Project { .. } => {
-                        if self.scope_from_request(&user_id, &req.scope).await? != Scope::Project(project_id.clone()) {
+                        if self.scope_from_request(&user_id, &req.scope).await?
+                            != Scope::Project(project_id.clone())
+                        {
                             return Err(unauth());
                         }
                     }
@@ -135,7 +180,9 @@ impl Identity {
             }
             None => self.scope_from_request(&user_id, &req.scope).await?,
         };
-        let app_cred_roles = app_cred.as_ref().map(|(i, _, roles)| (i.id.as_str(), roles.as_slice()));
+        let app_cred_roles = app_cred
+            .as_ref()
+            .map(|(i, _, roles)| (i.id.as_str(), roles.as_slice()));
         let resolved = match self.resolve_scope(&user_id, &scope, app_cred_roles).await {
             Ok(r) => r,
             Err(Error::Unauthenticated(_)) if matches!(scope, Scope::Project(_)) => {
@@ -199,14 +246,19 @@ impl Identity {
             let _ = password::verify(pw, password::dummy_hash()).await;
             return Err(Error::unauthenticated());
         };
-        let hash = row.password_hash.as_deref().unwrap_or(password::dummy_hash());
+        let hash = row
+            .password_hash
+            .as_deref()
+            .unwrap_or(password::dummy_hash());
         let ok = password::verify(pw, hash).await? && row.password_hash.is_some();
         if !ok || !row.user.enabled {
             return Err(Error::unauthenticated());
         }
         if let Some(exp) = row.user.password_expires_at {
             if exp <= now() {
-                return Err(Error::Unauthenticated("The password is expired and needs to be changed.".into()));
+                return Err(Error::Unauthenticated(
+                    "The password is expired and needs to be changed.".into(),
+                ));
             }
         }
         let domain = self.store.project_get(&row.user.domain_id).await?;
@@ -224,8 +276,11 @@ impl Identity {
             ScopeRequest::Default => {
                 let user = self.store.user_get(user_id).await?.ok_or_else(unauth)?;
                 match user.default_project_id {
-                    Some(p) if self.store.project_get(&p).await?.is_some_and(|p| p.enabled)
-                        && self.has_any_role(user_id, &Scope::Project(p.clone())).await? =>
+                    Some(p)
+                        if self.store.project_get(&p).await?.is_some_and(|p| p.enabled)
+                            && self
+                                .has_any_role(user_id, &Scope::Project(p.clone()))
+                                .await? =>
                     {
                         Scope::Project(p)
                     }
@@ -233,13 +288,23 @@ impl Identity {
                 }
             }
             ScopeRequest::Project { id: Some(id), .. } => Scope::Project(id.clone()),
-            ScopeRequest::Project { id: None, name: Some(name), domain: Some(d) } => {
+            ScopeRequest::Project {
+                id: None,
+                name: Some(name),
+                domain: Some(d),
+            } => {
                 let d = self.resolve_domain(d).await?;
-                let p = self.store.project_get_by_name(&d.id, name).await?.ok_or_else(unauth)?;
+                let p = self
+                    .store
+                    .project_get_by_name(&d.id, name)
+                    .await?
+                    .ok_or_else(unauth)?;
                 Scope::Project(p.id)
             }
             ScopeRequest::Project { .. } => {
-                return Err(Error::bad_request("Project scope requires an id, or a name and a domain."))
+                return Err(Error::bad_request(
+                    "Project scope requires an id, or a name and a domain.",
+                ))
             }
             ScopeRequest::Domain(d) => Scope::Domain(self.resolve_domain(d).await?.id),
             ScopeRequest::System => Scope::System,
@@ -273,7 +338,14 @@ impl Identity {
             Some(id) => {
                 let ac = self.app_cred_for_token(id).await?;
                 let roles: Vec<String> = ac.roles.iter().map(|r| r.id.clone()).collect();
-                (Some(TokenAppCred { id: ac.id, name: ac.name, restricted: !ac.unrestricted }), Some(roles))
+                (
+                    Some(TokenAppCred {
+                        id: ac.id,
+                        name: ac.name,
+                        restricted: !ac.unrestricted,
+                    }),
+                    Some(roles),
+                )
             }
             None => (None, None),
         };
@@ -281,7 +353,10 @@ impl Identity {
             .resolve_scope(
                 &payload.user_id,
                 &scope,
-                app_cred.as_ref().zip(app_cred_roles.as_deref()).map(|(a, r)| (a.id.as_str(), r)),
+                app_cred
+                    .as_ref()
+                    .zip(app_cred_roles.as_deref())
+                    .map(|(a, r)| (a.id.as_str(), r)),
             )
             .await?;
         if self.is_revoked(&payload, issued_at, &resolved).await? {
@@ -308,7 +383,12 @@ impl Identity {
         Ok(events)
     }
 
-    async fn is_revoked(&self, p: &TokenPayload, issued_at: i64, r: &ResolvedScope) -> Result<bool> {
+    async fn is_revoked(
+        &self,
+        p: &TokenPayload,
+        issued_at: i64,
+        r: &ResolvedScope,
+    ) -> Result<bool> {
         let events = self.revocations().await?;
         let project_id = r.project.as_ref().map(|p| p.id.as_str());
         let project_domain = r.project.as_ref().and_then(|p| p.domain_id.as_deref());
@@ -318,13 +398,19 @@ impl Identity {
         Ok(events.iter().any(|e| {
             issued_at <= e.issued_before
                 && e.user_id.as_deref().is_none_or(|u| u == p.user_id)
-                && e.project_id.as_deref().is_none_or(|x| Some(x) == project_id)
+                && e.project_id
+                    .as_deref()
+                    .is_none_or(|x| Some(x) == project_id)
                 && e.domain_id.as_deref().is_none_or(|x| {
                     Some(x) == domain_id || Some(x) == project_domain || x == r.user.domain_id
                 })
                 && e.audit_id.as_deref().is_none_or(|x| Some(x) == audit_id)
-                && e.audit_chain_id.as_deref().is_none_or(|x| Some(x) == chain_id)
-                && e.app_cred_id.as_deref().is_none_or(|x| Some(x) == p.app_cred_id.as_deref())
+                && e.audit_chain_id
+                    .as_deref()
+                    .is_none_or(|x| Some(x) == chain_id)
+                && e.app_cred_id
+                    .as_deref()
+                    .is_none_or(|x| Some(x) == p.app_cred_id.as_deref())
         }))
     }
 

@@ -3,7 +3,9 @@
 //! Idempotent: running it again changes nothing except the admin password if it differs.
 
 use common_error::Result;
-use identity_model::{Actor, Assignment, AssignmentTarget, Extra, Project, Role, User, DEFAULT_DOMAIN_ID};
+use identity_model::{
+    Actor, Assignment, AssignmentTarget, Extra, Project, Role, User, DEFAULT_DOMAIN_ID,
+};
 
 use crate::catalog::INTERFACES;
 use crate::{now, password, Identity};
@@ -31,7 +33,11 @@ impl Identity {
     /// Runs bootstrap. `identity_url` is the public identity v3 URL for the catalog. With
     /// `admin_password` the admin's password is set to it; without, an existing admin keeps
     /// theirs and a new one gets a random password (returned).
-    pub async fn bootstrap(&self, admin_password: Option<&str>, identity_url: &str) -> Result<Bootstrapped> {
+    pub async fn bootstrap(
+        &self,
+        admin_password: Option<&str>,
+        identity_url: &str,
+    ) -> Result<Bootstrapped> {
         let store = &self.store;
         if store.project_get(DEFAULT_DOMAIN_ID).await?.is_none() {
             self.project_create(Project {
@@ -47,14 +53,22 @@ impl Identity {
             })
             .await?;
         }
-        let admin_project = self.project_ensure("admin", "Bootstrap project for initializing the cloud.").await?;
+        let admin_project = self
+            .project_ensure("admin", "Bootstrap project for initializing the cloud.")
+            .await?;
         let demo_project = self.project_ensure("demo", "Demo project").await?;
         let mut role_ids = std::collections::HashMap::new();
         for (name, _) in ROLES {
             let id = match store.role_list(Some(name), None).await?.into_iter().next() {
                 Some(r) => r.id,
                 None => {
-                    let r = Role { id: identity_db::new_id(), name: name.into(), domain_id: None, description: None, options: Extra::new() };
+                    let r = Role {
+                        id: identity_db::new_id(),
+                        name: name.into(),
+                        domain_id: None,
+                        description: None,
+                        options: Extra::new(),
+                    };
                     store.role_create(&r).await?;
                     r.id
                 }
@@ -69,7 +83,10 @@ impl Identity {
             }
         }
         let mut password_set = None;
-        let admin_id = match store.user_auth_row_by_name(DEFAULT_DOMAIN_ID, "admin").await? {
+        let admin_id = match store
+            .user_auth_row_by_name(DEFAULT_DOMAIN_ID, "admin")
+            .await?
+        {
             Some(row) => {
                 if let Some(pw) = admin_password {
                     let same = match &row.password_hash {
@@ -85,7 +102,9 @@ impl Identity {
                 row.user.id
             }
             None => {
-                let pw = admin_password.map(str::to_string).unwrap_or_else(random_password);
+                let pw = admin_password
+                    .map(str::to_string)
+                    .unwrap_or_else(random_password);
                 let u = User {
                     id: identity_db::new_id(),
                     name: "admin".into(),
@@ -121,9 +140,12 @@ impl Identity {
         }
         let region = self.cfg.region.clone();
         self.region_ensure(&region).await?;
-        let sid = self.service_ensure("identity", "keystone", "Identity Service").await?;
+        let sid = self
+            .service_ensure("identity", "keystone", "Identity Service")
+            .await?;
         for iface in INTERFACES {
-            self.endpoint_ensure(&sid, iface, &region, identity_url).await?;
+            self.endpoint_ensure(&sid, iface, &region, identity_url)
+                .await?;
         }
         self.invalidate();
         Ok(Bootstrapped {
@@ -135,7 +157,11 @@ impl Identity {
     }
 
     async fn project_ensure(&self, name: &str, description: &str) -> Result<String> {
-        if let Some(p) = self.store.project_get_by_name(DEFAULT_DOMAIN_ID, name).await? {
+        if let Some(p) = self
+            .store
+            .project_get_by_name(DEFAULT_DOMAIN_ID, name)
+            .await?
+        {
             return Ok(p.id);
         }
         let p = self
@@ -160,5 +186,7 @@ fn random_password() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..24).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..24)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }

@@ -53,7 +53,10 @@ impl Identity {
         keys.setup()?;
         let tokens = TokenProvider::new(keys)?;
         let caches = Caches::new(cfg.revocation_cache_secs);
-        let watch = KeyWatch { fingerprint: key_fingerprint(tokens.key_repository().path()), checked: None };
+        let watch = KeyWatch {
+            fingerprint: key_fingerprint(tokens.key_repository().path()),
+            checked: None,
+        };
         Ok(Identity {
             store,
             cfg: Arc::new(cfg),
@@ -79,7 +82,9 @@ impl Identity {
     /// fernet rotate`, possibly by another process). Checks at most once per `min_interval`.
     /// Returns whether keys were reloaded.
     pub fn reload_keys_if_changed(&self, min_interval: std::time::Duration) -> bool {
-        let Ok(mut w) = self.key_fingerprint.lock() else { return false };
+        let Ok(mut w) = self.key_fingerprint.lock() else {
+            return false;
+        };
         if w.checked.is_some_and(|t| t.elapsed() < min_interval) {
             return false;
         }
@@ -120,7 +125,12 @@ fn key_fingerprint(dir: &std::path::Path) -> Vec<(String, u64, u128)> {
         .flatten()
         .filter_map(|e| {
             let m = e.metadata().ok()?;
-            let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+            let mtime = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_nanos();
             Some((e.file_name().to_string_lossy().into_owned(), m.len(), mtime))
         })
         .collect();

@@ -10,14 +10,19 @@ pub const MAX_PASSWORD_LEN: usize = 4096;
 fn permits() -> &'static tokio::sync::Semaphore {
     static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SEM.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         tokio::sync::Semaphore::new(cpus.saturating_sub(1).max(1))
     })
 }
 
 /// Hashes `password` with `cost` rounds on a blocking thread.
 pub async fn hash(password: &str, cost: u32) -> Result<String> {
-    let _permit = permits().acquire().await.map_err(|e| Error::internal("hash permit", e))?;
+    let _permit = permits()
+        .acquire()
+        .await
+        .map_err(|e| Error::internal("hash permit", e))?;
     let pw = password.to_string();
     tokio::task::spawn_blocking(move || bcrypt::hash(pw, cost))
         .await
@@ -27,7 +32,10 @@ pub async fn hash(password: &str, cost: u32) -> Result<String> {
 
 /// Checks `password` against `hash` on a blocking thread. A malformed hash never matches.
 pub async fn verify(password: &str, hash: &str) -> Result<bool> {
-    let _permit = permits().acquire().await.map_err(|e| Error::internal("verify permit", e))?;
+    let _permit = permits()
+        .acquire()
+        .await
+        .map_err(|e| Error::internal("verify permit", e))?;
     let pw = password.to_string();
     let h = hash.to_string();
     tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false))

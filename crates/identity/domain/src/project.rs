@@ -14,7 +14,9 @@ pub const MAX_TAGS: usize = 80;
 /// Checks a project or domain name.
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::bad_request(format!("Invalid input for field 'name': {kind} name cannot be empty.")));
+        return Err(Error::bad_request(format!(
+            "Invalid input for field 'name': {kind} name cannot be empty."
+        )));
     }
     if name.chars().count() > MAX_NAME_LEN {
         return Err(Error::bad_request(format!(
@@ -74,7 +76,11 @@ impl Identity {
                     .project_get(parent_id)
                     .await?
                     .ok_or_else(|| Error::not_found("project", parent_id.clone()))?;
-                let parent_domain = if parent.is_domain { Some(parent.id.clone()) } else { parent.domain_id.clone() };
+                let parent_domain = if parent.is_domain {
+                    Some(parent.id.clone())
+                } else {
+                    parent.domain_id.clone()
+                };
                 match &p.domain_id {
                     None => p.domain_id = parent_domain.clone(),
                     Some(d) if Some(d) != parent_domain.as_ref() => {
@@ -88,15 +94,27 @@ impl Identity {
                     p.parent_id = parent_domain.clone();
                 }
             }
-            let domain_id = p.domain_id.clone().ok_or_else(|| Error::bad_request("domain_id is required"))?;
-            let domain = self.store.project_get(&domain_id).await?.filter(|d| d.is_domain);
+            let domain_id = p
+                .domain_id
+                .clone()
+                .ok_or_else(|| Error::bad_request("domain_id is required"))?;
+            let domain = self
+                .store
+                .project_get(&domain_id)
+                .await?
+                .filter(|d| d.is_domain);
             if domain.is_none() {
                 return Err(Error::not_found("domain", domain_id));
             }
             if p.parent_id.is_none() {
                 p.parent_id = Some(domain_id.clone());
             }
-            if self.store.project_get_by_name(&domain_id, &p.name).await?.is_some() {
+            if self
+                .store
+                .project_get_by_name(&domain_id, &p.name)
+                .await?
+                .is_some()
+            {
                 return Err(duplicate("project", &p.name, &domain_id));
             }
         }
@@ -134,7 +152,10 @@ impl Identity {
 
     /// A domain by name.
     pub async fn domain_get_by_name(&self, name: &str) -> Result<Project> {
-        self.store.domain_get_by_name(name).await?.ok_or_else(|| Error::not_found("domain", name))
+        self.store
+            .domain_get_by_name(name)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", name))
     }
 
     pub async fn project_list(&self, f: &ListFilter) -> Result<Vec<Project>> {
@@ -142,7 +163,12 @@ impl Identity {
     }
 
     /// Applies a partial update. Disabling revokes the project's (or domain's) tokens.
-    pub async fn project_update(&self, id: &str, is_domain: bool, apply: impl FnOnce(&mut Project) -> Result<()>) -> Result<Project> {
+    pub async fn project_update(
+        &self,
+        id: &str,
+        is_domain: bool,
+        apply: impl FnOnce(&mut Project) -> Result<()>,
+    ) -> Result<Project> {
         let kind = if is_domain { "domain" } else { "project" };
         let mut p = self
             .store
@@ -161,18 +187,30 @@ impl Identity {
             let clash = if is_domain {
                 self.store.domain_get_by_name(&p.name).await?
             } else {
-                self.store.project_get_by_name(p.domain_id.as_deref().unwrap_or_default(), &p.name).await?
+                self.store
+                    .project_get_by_name(p.domain_id.as_deref().unwrap_or_default(), &p.name)
+                    .await?
             };
             if clash.is_some_and(|c| c.id != p.id) {
-                return Err(duplicate(kind, &p.name, p.domain_id.as_deref().unwrap_or("<<keystone.domain.root>>")));
+                return Err(duplicate(
+                    kind,
+                    &p.name,
+                    p.domain_id.as_deref().unwrap_or("<<keystone.domain.root>>"),
+                ));
             }
         }
         self.store.project_update(&p).await?;
         if was_enabled && !p.enabled {
             let ev = if is_domain {
-                RevocationEvent { domain_id: Some(p.id.clone()), ..Default::default() }
+                RevocationEvent {
+                    domain_id: Some(p.id.clone()),
+                    ..Default::default()
+                }
             } else {
-                RevocationEvent { project_id: Some(p.id.clone()), ..Default::default() }
+                RevocationEvent {
+                    project_id: Some(p.id.clone()),
+                    ..Default::default()
+                }
             };
             self.revoke(ev).await?;
         }
@@ -189,16 +227,26 @@ impl Identity {
             )));
         }
         self.store.project_delete(&p.id).await?;
-        self.revoke(RevocationEvent { project_id: Some(p.id), ..Default::default() }).await
+        self.revoke(RevocationEvent {
+            project_id: Some(p.id),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Deletes a disabled domain with everything in it.
     pub async fn domain_delete(&self, id: &str) -> Result<()> {
         let d = self.domain_get(id).await?;
         if d.enabled {
-            return Err(Error::forbidden("Cannot delete a domain that is enabled, please disable it first."));
+            return Err(Error::forbidden(
+                "Cannot delete a domain that is enabled, please disable it first.",
+            ));
         }
-        let f = ListFilter { domain_id: Some(d.id.clone()), is_domain: Some(false), ..Default::default() };
+        let f = ListFilter {
+            domain_id: Some(d.id.clone()),
+            is_domain: Some(false),
+            ..Default::default()
+        };
         let mut projects = self.store.project_list(&f).await?;
         // Leaves first: delete deeper projects before their parents.
         let mut depth = std::collections::HashMap::new();
@@ -209,7 +257,10 @@ impl Identity {
         for p in projects {
             self.store.project_delete(&p.id).await?;
         }
-        let uf = ListFilter { domain_id: Some(d.id.clone()), ..Default::default() };
+        let uf = ListFilter {
+            domain_id: Some(d.id.clone()),
+            ..Default::default()
+        };
         for u in self.store.user_list(&uf).await? {
             self.store.user_delete(&u.id).await?;
         }
@@ -220,6 +271,10 @@ impl Identity {
             self.store.role_delete(&r.id).await?;
         }
         self.store.project_delete(&d.id).await?;
-        self.revoke(RevocationEvent { domain_id: Some(d.id), ..Default::default() }).await
+        self.revoke(RevocationEvent {
+            domain_id: Some(d.id),
+            ..Default::default()
+        })
+        .await
     }
 }

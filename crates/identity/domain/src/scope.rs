@@ -16,9 +16,18 @@ const MAX_DEPTH: usize = 64;
 impl Identity {
     /// Ids of the roles `user_id` holds on `scope` directly or through groups and
     /// inheritance, before implications are expanded.
-    pub async fn assigned_role_ids(&self, user_id: &str, scope: &Scope) -> Result<BTreeSet<String>> {
-        let groups: Vec<String> =
-            self.store.groups_for_user(user_id).await?.into_iter().map(|g| g.id).collect();
+    pub async fn assigned_role_ids(
+        &self,
+        user_id: &str,
+        scope: &Scope,
+    ) -> Result<BTreeSet<String>> {
+        let groups: Vec<String> = self
+            .store
+            .groups_for_user(user_id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
         let mut f = AssignmentFilter {
             user_ids: Some(vec![user_id.to_string()]),
             group_ids: Some(groups),
@@ -55,7 +64,8 @@ impl Identity {
                 f.project_ids = Some(targets.clone());
                 f.domain_ids = project.domain_id.clone().map(|d| vec![d]);
                 for a in self.store.assignment_list(&f).await? {
-                    let direct = matches!(&a.target, AssignmentTarget::Project(t) if *t == project.id);
+                    let direct =
+                        matches!(&a.target, AssignmentTarget::Project(t) if *t == project.id);
                     if (direct && !a.inherited) || (!direct && a.inherited) {
                         ids.insert(a.role_id);
                     }
@@ -122,11 +132,18 @@ impl Identity {
         scope: &Scope,
         app_cred: Option<(&str, &[String])>,
     ) -> Result<Arc<ResolvedScope>> {
-        let key = (user_id.to_string(), scope.clone(), app_cred.map(|(id, _)| id.to_string()));
+        let key = (
+            user_id.to_string(),
+            scope.clone(),
+            app_cred.map(|(id, _)| id.to_string()),
+        );
         if let Some(hit) = self.caches.scope(&key) {
             return Ok(hit);
         }
-        let resolved = Arc::new(self.resolve_scope_uncached(user_id, scope, app_cred).await?);
+        let resolved = Arc::new(
+            self.resolve_scope_uncached(user_id, scope, app_cred)
+                .await?,
+        );
         self.caches.put_scope(key, resolved.clone());
         Ok(resolved)
     }
@@ -142,7 +159,11 @@ impl Identity {
         if !user.enabled {
             return Err(unauth());
         }
-        let user_domain = self.store.project_get(&user.domain_id).await?.ok_or_else(unauth)?;
+        let user_domain = self
+            .store
+            .project_get(&user.domain_id)
+            .await?
+            .ok_or_else(unauth)?;
         if !user_domain.enabled {
             return Err(unauth());
         }

@@ -25,7 +25,13 @@ use crate::ApiState;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/v3/auth/tokens", get(token_validate).head(token_check).post(token_issue).delete(token_revoke))
+        .route(
+            "/v3/auth/tokens",
+            get(token_validate)
+                .head(token_check)
+                .post(token_issue)
+                .delete(token_revoke),
+        )
         .route("/v3/auth/catalog", get(auth_catalog))
         .route("/v3/auth/projects", get(auth_projects))
         .route("/v3/auth/domains", get(auth_domains))
@@ -41,8 +47,15 @@ struct TokenQuery {
 /// Longest token body accepted.
 const MAX_AUTH_BODY: usize = 64 * 1024;
 
-async fn token_issue(State(s): State<ApiState>, Query(q): Query<TokenQuery>, req: Request) -> HttpResult<Response> {
-    let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+async fn token_issue(
+    State(s): State<ApiState>,
+    Query(q): Query<TokenQuery>,
+    req: Request,
+) -> HttpResult<Response> {
+    let addr = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let body = axum::body::to_bytes(req.into_body(), MAX_AUTH_BODY)
         .await
         .map_err(|_| Error::bad_request("The request body is too large or could not be read."))?;
@@ -62,8 +75,14 @@ async fn token_issue(State(s): State<ApiState>, Query(q): Query<TokenQuery>, req
 
 fn rate_key(m: &AuthMethod) -> String {
     match m {
-        AuthMethod::Password { user: UserRef::Id(id), .. } => format!("u:{id}"),
-        AuthMethod::Password { user: UserRef::Name { name, domain }, .. } => format!("n:{name}@{domain:?}"),
+        AuthMethod::Password {
+            user: UserRef::Id(id),
+            ..
+        } => format!("u:{id}"),
+        AuthMethod::Password {
+            user: UserRef::Name { name, domain },
+            ..
+        } => format!("n:{name}@{domain:?}"),
         AuthMethod::Token { .. } => "token".into(),
         AuthMethod::ApplicationCredential { id, name, .. } => format!("ac:{id:?}:{name:?}"),
     }
@@ -96,7 +115,8 @@ async fn token_validate(
     let t = match t {
         Ok(t) => t,
         Err(e) => {
-            s.authorize(&auth, "identity:validate_token", &Default::default()).or(Err(e.clone()))?;
+            s.authorize(&auth, "identity:validate_token", &Default::default())
+                .or(Err(e.clone()))?;
             return Err(e.into());
         }
     };
@@ -109,13 +129,21 @@ async fn token_validate(
     Ok(r)
 }
 
-async fn token_check(State(s): State<ApiState>, Authed(auth): Authed, headers: HeaderMap) -> HttpResult<StatusCode> {
+async fn token_check(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    headers: HeaderMap,
+) -> HttpResult<StatusCode> {
     let t = subject(&s, &headers).await?;
     s.authorize(&auth, "identity:check_token", &token_target(&t))?;
     Ok(StatusCode::OK)
 }
 
-async fn token_revoke(State(s): State<ApiState>, Authed(auth): Authed, headers: HeaderMap) -> HttpResult<StatusCode> {
+async fn token_revoke(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    headers: HeaderMap,
+) -> HttpResult<StatusCode> {
     let t = subject(&s, &headers).await?;
     s.authorize(&auth, "identity:revoke_token", &token_target(&t))?;
     s.identity.token_revoke(&t).await?;
@@ -125,40 +153,77 @@ async fn token_revoke(State(s): State<ApiState>, Authed(auth): Authed, headers: 
 async fn auth_catalog(State(s): State<ApiState>, Authed(auth): Authed) -> HttpResult<Json<Value>> {
     let c = &auth.credentials;
     if c.project_id.is_none() && c.domain_id.is_none() && c.system_scope.is_none() {
-        return Err(Error::forbidden("The service catalog is only available to scoped tokens.").into());
+        return Err(
+            Error::forbidden("The service catalog is only available to scoped tokens.").into(),
+        );
     }
     let catalog = render_catalog(&s, c.project_id.as_deref()).await?;
-    Ok(Json(json!({"catalog": catalog, "links": collection_links(&s, "auth/catalog")})))
+    Ok(Json(
+        json!({"catalog": catalog, "links": collection_links(&s, "auth/catalog")}),
+    ))
 }
 
 async fn auth_projects(State(s): State<ApiState>, Authed(auth): Authed) -> HttpResult<Json<Value>> {
     let uid = &auth.credentials.user_id;
-    let all = s.identity.project_list(&ListFilter { is_domain: Some(false), ..Default::default() }).await?;
+    let all = s
+        .identity
+        .project_list(&ListFilter {
+            is_domain: Some(false),
+            ..Default::default()
+        })
+        .await?;
     let mut out = Vec::new();
     for p in all {
-        if p.enabled && s.identity.has_any_role(uid, &Scope::Project(p.id.clone())).await? {
+        if p.enabled
+            && s.identity
+                .has_any_role(uid, &Scope::Project(p.id.clone()))
+                .await?
+        {
             out.push(crate::v3::projects::render(&s, &p));
         }
     }
-    Ok(Json(json!({"projects": out, "links": collection_links(&s, "auth/projects")})))
+    Ok(Json(
+        json!({"projects": out, "links": collection_links(&s, "auth/projects")}),
+    ))
 }
 
 async fn auth_domains(State(s): State<ApiState>, Authed(auth): Authed) -> HttpResult<Json<Value>> {
     let uid = &auth.credentials.user_id;
-    let all = s.identity.project_list(&ListFilter { is_domain: Some(true), ..Default::default() }).await?;
+    let all = s
+        .identity
+        .project_list(&ListFilter {
+            is_domain: Some(true),
+            ..Default::default()
+        })
+        .await?;
     let mut out = Vec::new();
     for d in all {
-        if d.enabled && s.identity.has_any_role(uid, &Scope::Domain(d.id.clone())).await? {
+        if d.enabled
+            && s.identity
+                .has_any_role(uid, &Scope::Domain(d.id.clone()))
+                .await?
+        {
             out.push(crate::v3::domains::render(&s, &d));
         }
     }
-    Ok(Json(json!({"domains": out, "links": collection_links(&s, "auth/domains")})))
+    Ok(Json(
+        json!({"domains": out, "links": collection_links(&s, "auth/domains")}),
+    ))
 }
 
 async fn auth_system(State(s): State<ApiState>, Authed(auth): Authed) -> HttpResult<Json<Value>> {
-    let has = s.identity.has_any_role(&auth.credentials.user_id, &Scope::System).await?;
-    let system: Vec<Value> = if has { vec![json!({"all": true})] } else { vec![] };
-    Ok(Json(json!({"system": system, "links": self_link(&s, "auth/system")})))
+    let has = s
+        .identity
+        .has_any_role(&auth.credentials.user_id, &Scope::System)
+        .await?;
+    let system: Vec<Value> = if has {
+        vec![json!({"all": true})]
+    } else {
+        vec![]
+    };
+    Ok(Json(
+        json!({"system": system, "links": self_link(&s, "auth/system")}),
+    ))
 }
 
 /// The catalog as Keystone renders it.
@@ -211,14 +276,19 @@ pub async fn token_body(s: &ApiState, t: &IssuedToken, with_catalog: bool) -> Re
         tok["system"] = json!({"all": true});
     }
     if scoped {
-        tok["roles"] = json!(r.roles.iter().map(|x| json!({"id": x.id, "name": x.name})).collect::<Vec<_>>());
+        tok["roles"] = json!(r
+            .roles
+            .iter()
+            .map(|x| json!({"id": x.id, "name": x.name}))
+            .collect::<Vec<_>>());
         if with_catalog {
             let pid = r.project.as_ref().map(|p| p.id.as_str());
             tok["catalog"] = json!(render_catalog(s, pid).await?);
         }
     }
     if let Some(ac) = &t.app_cred {
-        tok["application_credential"] = json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
+        tok["application_credential"] =
+            json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
     }
     Ok(json!({"token": tok}))
 }
@@ -243,35 +313,52 @@ fn parse_user(o: &Obj) -> Result<UserRef> {
     let domain = opt_obj(o, "domain")?.ok_or_else(|| {
         Error::bad_request("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
     })?;
-    Ok(UserRef::Name { name, domain: parse_domain(domain)? })
+    Ok(UserRef::Name {
+        name,
+        domain: parse_domain(domain)?,
+    })
 }
 
 /// Parses a `POST /v3/auth/tokens` body.
 pub fn parse_auth(body: &Bytes) -> Result<AuthRequest> {
     let auth = crate::input::envelope(body, "auth")?;
-    let identity = opt_obj(&auth, "identity")?.ok_or_else(|| Error::bad_request("'identity' is a required property"))?;
+    let identity = opt_obj(&auth, "identity")?
+        .ok_or_else(|| Error::bad_request("'identity' is a required property"))?;
     let methods = crate::input::opt_str_list(identity, "methods")?
         .ok_or_else(|| Error::bad_request("'methods' is a required property"))?;
-    let method_name = methods.first().ok_or_else(|| Error::bad_request("Invalid input for field 'methods': [] is too short"))?;
+    let method_name = methods
+        .first()
+        .ok_or_else(|| Error::bad_request("Invalid input for field 'methods': [] is too short"))?;
     let data = |name: &str| -> Result<&Obj> {
-        opt_obj(identity, name)?.ok_or_else(|| Error::bad_request(format!("'{name}' is a required property")))
+        opt_obj(identity, name)?
+            .ok_or_else(|| Error::bad_request(format!("'{name}' is a required property")))
     };
     let method = match method_name.as_str() {
         "password" => {
             let pw = data("password")?;
-            let user = opt_obj(pw, "user")?.ok_or_else(|| Error::bad_request("'user' is a required property"))?;
+            let user = opt_obj(pw, "user")?
+                .ok_or_else(|| Error::bad_request("'user' is a required property"))?;
             let user_ref = parse_user(user)?;
             let password = match user.get("password") {
                 Some(Value::String(p)) => p.clone(),
                 None => return Err(Error::unauthenticated()),
-                Some(other) => return Err(Error::bad_request(format!("Invalid input for field 'password': {other} is not of type 'string'"))),
+                Some(other) => {
+                    return Err(Error::bad_request(format!(
+                        "Invalid input for field 'password': {other} is not of type 'string'"
+                    )))
+                }
             };
             if password.len() > identity_domain::password::MAX_PASSWORD_LEN {
                 return Err(Error::unauthenticated());
             }
-            AuthMethod::Password { user: user_ref, password }
+            AuthMethod::Password {
+                user: user_ref,
+                password,
+            }
         }
-        "token" => AuthMethod::Token { token: req_str(data("token")?, "id", 8192)? },
+        "token" => AuthMethod::Token {
+            token: req_str(data("token")?, "id", 8192)?,
+        },
         "application_credential" => {
             let ac = data("application_credential")?;
             let user = opt_obj(ac, "user")?.map(parse_user).transpose()?;
@@ -283,7 +370,9 @@ pub fn parse_auth(body: &Bytes) -> Result<AuthRequest> {
             }
         }
         other => {
-            return Err(Error::Unauthenticated(format!("Attempted to authenticate with an unsupported method: {other}")))
+            return Err(Error::Unauthenticated(format!(
+                "Attempted to authenticate with an unsupported method: {other}"
+            )))
         }
     };
     let scope = match auth.get("scope") {
@@ -302,15 +391,23 @@ pub fn parse_auth(body: &Bytes) -> Result<AuthRequest> {
                 if sys.get("all") == Some(&Value::Bool(true)) {
                     ScopeRequest::System
                 } else {
-                    return Err(Error::bad_request("Invalid input for field 'system': only {\"all\": true} is supported"));
+                    return Err(Error::bad_request(
+                        "Invalid input for field 'system': only {\"all\": true} is supported",
+                    ));
                 }
             } else if sc.contains_key("OS-TRUST:trust") {
                 return Err(Error::NotImplemented("Trusts are not supported.".into()));
             } else {
-                return Err(Error::bad_request("Invalid input for field 'scope': expected project, domain or system"));
+                return Err(Error::bad_request(
+                    "Invalid input for field 'scope': expected project, domain or system",
+                ));
             }
         }
-        Some(other) => return Err(Error::bad_request(format!("Invalid input for field 'scope': {other} is not of type 'object'"))),
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "Invalid input for field 'scope': {other} is not of type 'object'"
+            )))
+        }
     };
     Ok(AuthRequest { method, scope })
 }
@@ -323,8 +420,17 @@ mod tests {
     fn parses_password_by_name_with_project_scope() {
         let b = Bytes::from_static(br#"{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": "pw"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}"#);
         let a = parse_auth(&b).unwrap();
-        assert!(matches!(a.method, AuthMethod::Password { user: UserRef::Name { .. }, .. }));
-        assert!(matches!(a.scope, ScopeRequest::Project { name: Some(_), .. }));
+        assert!(matches!(
+            a.method,
+            AuthMethod::Password {
+                user: UserRef::Name { .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            a.scope,
+            ScopeRequest::Project { name: Some(_), .. }
+        ));
     }
 
     #[test]

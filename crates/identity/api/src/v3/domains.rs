@@ -24,7 +24,16 @@ pub fn routes() -> Router<ApiState> {
         .route("/v3/domains/{id}", get(show).patch(update).delete(delete))
 }
 
-const KNOWN: &[&str] = &["id", "name", "description", "enabled", "tags", "options", "links", "explicit_domain_id"];
+const KNOWN: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "enabled",
+    "tags",
+    "options",
+    "links",
+    "explicit_domain_id",
+];
 
 /// A domain as Keystone renders it.
 pub fn render(s: &ApiState, d: &Project) -> Value {
@@ -50,18 +59,41 @@ async fn fetch(s: &ApiState, auth: &AuthContext, id: &str, action: &str) -> Resu
     s.identity.domain_get(id).await
 }
 
-async fn list(State(s): State<ApiState>, Authed(auth): Authed, Query(q): Query<HashMap<String, String>>) -> HttpResult<Json<Value>> {
+async fn list(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> HttpResult<Json<Value>> {
     s.authorize(&auth, "identity:list_domains", &Default::default())?;
     let enabled = match q.get("enabled") {
-        Some(v) => Some(query_bool(v).ok_or_else(|| Error::bad_request("Invalid input for field 'enabled'"))?),
+        Some(v) => Some(
+            query_bool(v).ok_or_else(|| Error::bad_request("Invalid input for field 'enabled'"))?,
+        ),
         None => None,
     };
-    let f = ListFilter { name: q.get("name").cloned(), enabled, is_domain: Some(true), ..Default::default() };
-    let items: Vec<Value> = s.identity.project_list(&f).await?.iter().map(|d| render(&s, d)).collect();
-    Ok(Json(json!({"domains": items, "links": collection_links(&s, "domains")})))
+    let f = ListFilter {
+        name: q.get("name").cloned(),
+        enabled,
+        is_domain: Some(true),
+        ..Default::default()
+    };
+    let items: Vec<Value> = s
+        .identity
+        .project_list(&f)
+        .await?
+        .iter()
+        .map(|d| render(&s, d))
+        .collect();
+    Ok(Json(
+        json!({"domains": items, "links": collection_links(&s, "domains")}),
+    ))
 }
 
-async fn create(State(s): State<ApiState>, Authed(auth): Authed, body: Bytes) -> HttpResult<Response> {
+async fn create(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    body: Bytes,
+) -> HttpResult<Response> {
     let o = envelope(&body, "domain")?;
     forbid(&o, &["links", "id"])?;
     s.authorize(&auth, "identity:create_domain", &Default::default())?;
@@ -80,12 +112,21 @@ async fn create(State(s): State<ApiState>, Authed(auth): Authed, body: Bytes) ->
     Ok((StatusCode::CREATED, Json(json!({"domain": render(&s, &d)}))).into_response())
 }
 
-async fn show(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>) -> HttpResult<Json<Value>> {
+async fn show(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+) -> HttpResult<Json<Value>> {
     let d = fetch(&s, &auth, &id, "identity:get_domain").await?;
     Ok(Json(json!({"domain": render(&s, &d)})))
 }
 
-async fn update(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>, body: Bytes) -> HttpResult<Json<Value>> {
+async fn update(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> HttpResult<Json<Value>> {
     let o = envelope(&body, "domain")?;
     forbid(&o, &["id", "links"])?;
     fetch(&s, &auth, &id, "identity:update_domain").await?;
@@ -116,7 +157,11 @@ async fn update(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<
     Ok(Json(json!({"domain": render(&s, &d)})))
 }
 
-async fn delete(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>) -> HttpResult<StatusCode> {
+async fn delete(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+) -> HttpResult<StatusCode> {
     fetch(&s, &auth, &id, "identity:delete_domain").await?;
     s.identity.domain_delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)

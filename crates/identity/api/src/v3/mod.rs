@@ -59,14 +59,20 @@ pub async fn versions(State(s): State<ApiState>) -> Response {
     if let Ok(v) = format!("{}/", s.v3_url()).parse() {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    r.headers_mut().insert(header::VARY, header::HeaderValue::from_static("X-Auth-Token"));
+    r.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("X-Auth-Token"),
+    );
     r
 }
 
 /// `GET /identity/v3`: the v3 version document.
 pub async fn version(State(s): State<ApiState>) -> Response {
     let mut r = Json(json!({"version": version_entry(&s)})).into_response();
-    r.headers_mut().insert(header::VARY, header::HeaderValue::from_static("X-Auth-Token"));
+    r.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("X-Auth-Token"),
+    );
     r
 }
 

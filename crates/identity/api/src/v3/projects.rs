@@ -22,11 +22,28 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v3/projects", get(list).post(create))
         .route("/v3/projects/{id}", get(show).patch(update).delete(delete))
-        .route("/v3/projects/{id}/tags", get(tags_list).put(tags_replace).delete(tags_clear))
-        .route("/v3/projects/{id}/tags/{tag}", get(tag_check).put(tag_add).delete(tag_delete))
+        .route(
+            "/v3/projects/{id}/tags",
+            get(tags_list).put(tags_replace).delete(tags_clear),
+        )
+        .route(
+            "/v3/projects/{id}/tags/{tag}",
+            get(tag_check).put(tag_add).delete(tag_delete),
+        )
 }
 
-const KNOWN: &[&str] = &["id", "name", "domain_id", "parent_id", "description", "enabled", "is_domain", "tags", "options", "links"];
+const KNOWN: &[&str] = &[
+    "id",
+    "name",
+    "domain_id",
+    "parent_id",
+    "description",
+    "enabled",
+    "is_domain",
+    "tags",
+    "options",
+    "links",
+];
 
 /// A project as Keystone renders it.
 pub fn render(s: &ApiState, p: &Project) -> Value {
@@ -51,7 +68,10 @@ pub fn render(s: &ApiState, p: &Project) -> Value {
 }
 
 fn project_target(p: &Project) -> common_policy::Target {
-    target(&[("target.project.id", Some(&p.id)), ("target.project.domain_id", p.domain_id.as_deref())])
+    target(&[
+        ("target.project.id", Some(&p.id)),
+        ("target.project.domain_id", p.domain_id.as_deref()),
+    ])
 }
 
 /// Fetches a project for a request: policy first on what is known, so a denied caller learns
@@ -70,25 +90,46 @@ async fn fetch(s: &ApiState, auth: &AuthContext, id: &str, action: &str) -> Resu
 }
 
 fn split(v: Option<&String>) -> Vec<String> {
-    v.map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    v.map(|s| {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
-async fn list(State(s): State<ApiState>, Authed(auth): Authed, Query(q): Query<HashMap<String, String>>) -> HttpResult<Json<Value>> {
+async fn list(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> HttpResult<Json<Value>> {
     let domain_id = q.get("domain_id").cloned();
     let token_domain = auth.credentials.domain_id.clone();
-    s.authorize(&auth, "identity:list_projects", &target(&[("target.domain_id", token_domain.as_deref())]))?;
+    s.authorize(
+        &auth,
+        "identity:list_projects",
+        &target(&[("target.domain_id", token_domain.as_deref())]),
+    )?;
     // A domain-scoped caller lists only its own domain's projects.
-    let domain_id = match (&token_domain, domain_id) {
-        (Some(d), Some(q)) if *d != q => return Err(Error::forbidden("You are not authorized to perform the requested action: identity:list_projects.").into()),
-        (Some(d), _) => Some(d.clone()),
-        (None, q) => q,
-    };
+    let domain_id =
+        match (&token_domain, domain_id) {
+            (Some(d), Some(q)) if *d != q => return Err(Error::forbidden(
+                "You are not authorized to perform the requested action: identity:list_projects.",
+            )
+            .into()),
+            (Some(d), _) => Some(d.clone()),
+            (None, q) => q,
+        };
     let enabled = match q.get("enabled") {
-        Some(v) => Some(query_bool(v).ok_or_else(|| Error::bad_request("Invalid input for field 'enabled'"))?),
+        Some(v) => Some(
+            query_bool(v).ok_or_else(|| Error::bad_request("Invalid input for field 'enabled'"))?,
+        ),
         None => None,
     };
     let is_domain = match q.get("is_domain") {
-        Some(v) => query_bool(v).ok_or_else(|| Error::bad_request("Invalid input for field 'is_domain'"))?,
+        Some(v) => query_bool(v)
+            .ok_or_else(|| Error::bad_request("Invalid input for field 'is_domain'"))?,
         None => false,
     };
     let f = ListFilter {
@@ -117,7 +158,11 @@ async fn list(State(s): State<ApiState>, Authed(auth): Authed, Query(q): Query<H
     Ok(Json(body))
 }
 
-async fn create(State(s): State<ApiState>, Authed(auth): Authed, body: Bytes) -> HttpResult<Response> {
+async fn create(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    body: Bytes,
+) -> HttpResult<Response> {
     let o = envelope(&body, "project")?;
     forbid(&o, &["links"])?;
     let is_domain = opt_bool(&o, "is_domain")?.unwrap_or(false);
@@ -137,25 +182,48 @@ async fn create(State(s): State<ApiState>, Authed(auth): Authed, body: Bytes) ->
         tags: opt_str_list(&o, "tags")?.unwrap_or_default(),
         extra: extra(&o, KNOWN),
     };
-    let action = if is_domain { "identity:create_domain" } else { "identity:create_project" };
-    s.authorize(&auth, action, &target(&[("target.project.domain_id", domain_id.as_deref())]))?;
+    let action = if is_domain {
+        "identity:create_domain"
+    } else {
+        "identity:create_project"
+    };
+    s.authorize(
+        &auth,
+        action,
+        &target(&[("target.project.domain_id", domain_id.as_deref())]),
+    )?;
     let p = s.identity.project_create(p).await?;
-    Ok((StatusCode::CREATED, Json(json!({"project": render(&s, &p)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": render(&s, &p)})),
+    )
+        .into_response())
 }
 
-async fn show(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>) -> HttpResult<Json<Value>> {
+async fn show(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+) -> HttpResult<Json<Value>> {
     let p = fetch(&s, &auth, &id, "identity:get_project").await?;
     Ok(Json(json!({"project": render(&s, &p)})))
 }
 
-async fn update(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>, body: Bytes) -> HttpResult<Json<Value>> {
+async fn update(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> HttpResult<Json<Value>> {
     let o = envelope(&body, "project")?;
     fetch(&s, &auth, &id, "identity:update_project").await?;
     if o.contains_key("domain_id") {
         return Err(Error::bad_request("Update of `domain_id` is not allowed.").into());
     }
     if o.contains_key("parent_id") || o.contains_key("is_domain") {
-        return Err(Error::forbidden("Update of `parent_id` or `is_domain` is not allowed.").into());
+        return Err(
+            Error::forbidden("Update of `parent_id` or `is_domain` is not allowed.").into(),
+        );
     }
     forbid(&o, &["id", "links"])?;
     let name = opt_str(&o, "name", 64, false)?;
@@ -185,46 +253,75 @@ async fn update(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<
     Ok(Json(json!({"project": render(&s, &p)})))
 }
 
-async fn delete(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>) -> HttpResult<StatusCode> {
+async fn delete(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+) -> HttpResult<StatusCode> {
     fetch(&s, &auth, &id, "identity:delete_project").await?;
     s.identity.project_delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn tags_list(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>) -> HttpResult<Json<Value>> {
+async fn tags_list(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+) -> HttpResult<Json<Value>> {
     let p = fetch(&s, &auth, &id, "identity:list_project_tags").await?;
     Ok(Json(json!({"tags": p.tags})))
 }
 
-async fn tags_replace(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>, body: Bytes) -> HttpResult<Json<Value>> {
+async fn tags_replace(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> HttpResult<Json<Value>> {
     fetch(&s, &auth, &id, "identity:update_project_tags").await?;
-    let v: Value = serde_json::from_slice(&body).map_err(|_| Error::bad_request("Expecting to find valid JSON in request body."))?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|_| Error::bad_request("Expecting to find valid JSON in request body."))?;
     let tags = match v.get("tags") {
         Some(Value::Array(a)) => a
             .iter()
-            .map(|t| t.as_str().map(str::to_string).ok_or_else(|| Error::bad_request("Invalid input for field 'tags': not a string")))
+            .map(|t| {
+                t.as_str().map(str::to_string).ok_or_else(|| {
+                    Error::bad_request("Invalid input for field 'tags': not a string")
+                })
+            })
             .collect::<Result<Vec<_>>>()?,
         _ => return Err(Error::bad_request("'tags' is a required property").into()),
     };
-    let p = s.identity.project_update(&id, false, |p| {
-        p.tags = tags;
-        Ok(())
-    })
-    .await?;
+    let p = s
+        .identity
+        .project_update(&id, false, |p| {
+            p.tags = tags;
+            Ok(())
+        })
+        .await?;
     Ok(Json(json!({"tags": p.tags})))
 }
 
-async fn tags_clear(State(s): State<ApiState>, Authed(auth): Authed, Path(id): Path<String>) -> HttpResult<StatusCode> {
+async fn tags_clear(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+) -> HttpResult<StatusCode> {
     fetch(&s, &auth, &id, "identity:delete_project_tags").await?;
-    s.identity.project_update(&id, false, |p| {
-        p.tags.clear();
-        Ok(())
-    })
-    .await?;
+    s.identity
+        .project_update(&id, false, |p| {
+            p.tags.clear();
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn tag_check(State(s): State<ApiState>, Authed(auth): Authed, Path((id, tag)): Path<(String, String)>) -> HttpResult<StatusCode> {
+async fn tag_check(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path((id, tag)): Path<(String, String)>,
+) -> HttpResult<StatusCode> {
     let p = fetch(&s, &auth, &id, "identity:get_project_tag").await?;
     if p.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
@@ -233,26 +330,36 @@ async fn tag_check(State(s): State<ApiState>, Authed(auth): Authed, Path((id, ta
     }
 }
 
-async fn tag_add(State(s): State<ApiState>, Authed(auth): Authed, Path((id, tag)): Path<(String, String)>) -> HttpResult<StatusCode> {
+async fn tag_add(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path((id, tag)): Path<(String, String)>,
+) -> HttpResult<StatusCode> {
     fetch(&s, &auth, &id, "identity:create_project_tag").await?;
     identity_domain::project::check_tag(&tag)?;
-    s.identity.project_update(&id, false, |p| {
-        p.tags.push(tag);
-        Ok(())
-    })
-    .await?;
+    s.identity
+        .project_update(&id, false, |p| {
+            p.tags.push(tag);
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::CREATED)
 }
 
-async fn tag_delete(State(s): State<ApiState>, Authed(auth): Authed, Path((id, tag)): Path<(String, String)>) -> HttpResult<StatusCode> {
+async fn tag_delete(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path((id, tag)): Path<(String, String)>,
+) -> HttpResult<StatusCode> {
     let p = fetch(&s, &auth, &id, "identity:delete_project_tag").await?;
     if !p.tags.contains(&tag) {
         return Err(Error::not_found("tag", tag).into());
     }
-    s.identity.project_update(&id, false, |p| {
-        p.tags.retain(|t| *t != tag);
-        Ok(())
-    })
-    .await?;
+    s.identity
+        .project_update(&id, false, |p| {
+            p.tags.retain(|t| *t != tag);
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
