@@ -230,6 +230,50 @@ impl TestCloud {
     }
 }
 
+/// Asserts a Keystone error: status, `{"error": {"code", "message", "title"}}`.
+pub fn assert_error(r: &Resp, status: u16, message: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], status);
+    assert_eq!(r.body["error"]["message"], message, "{}", r.text);
+    assert!(r.body["error"]["title"].is_string(), "{}", r.text);
+}
+
+impl TestCloud {
+    /// The id of the global role named `name`.
+    pub async fn role_id(&self, token: &str, name: &str) -> String {
+        let r = self
+            .req(
+                Method::GET,
+                &self.v3(&format!("/roles?name={name}")),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["roles"][0]["id"].as_str().unwrap().to_string()
+    }
+
+    /// `POST <path> {key: body}`, asserting 201; returns the new entity's id.
+    pub async fn create(&self, token: &str, path: &str, key: &str, body: Value) -> String {
+        let r = self
+            .req(
+                Method::POST,
+                &self.v3(path),
+                Some(token),
+                Some(json!({ key: body })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body[key]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user in the Default domain with password `pw-123456`; returns its id.
+    pub async fn create_user(&self, token: &str, name: &str) -> String {
+        let body = json!({"name": name, "password": "pw-123456", "domain_id": "default"});
+        self.create(token, "/users", "user", body).await
+    }
+}
+
 async fn into_resp(r: reqwest::Response) -> Resp {
     let status = r.status();
     let headers = r.headers().clone();

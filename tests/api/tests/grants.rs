@@ -1,50 +1,8 @@
 //! Grants on projects, domains and the system over raw HTTP, and their effect on tokens.
 
-use api_tests::{Resp, TestCloud};
+use api_tests::{assert_error, Resp, TestCloud};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-fn assert_error(r: &Resp, status: u16, message: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["error"]["code"], status);
-    assert_eq!(r.body["error"]["message"], message, "{}", r.text);
-}
-
-async fn role_id(c: &TestCloud, t: &str, name: &str) -> String {
-    let r = c
-        .req(
-            Method::GET,
-            &c.v3(&format!("/roles?name={name}")),
-            Some(t),
-            None,
-        )
-        .await;
-    r.body["roles"][0]["id"].as_str().unwrap().to_string()
-}
-
-async fn create(c: &TestCloud, t: &str, path: &str, key: &str, body: Value) -> String {
-    let r = c
-        .req(
-            Method::POST,
-            &c.v3(path),
-            Some(t),
-            Some(json!({ key: body })),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body[key]["id"].as_str().unwrap().to_string()
-}
-
-async fn user(c: &TestCloud, t: &str, name: &str) -> String {
-    create(
-        c,
-        t,
-        "/users",
-        "user",
-        json!({"name": name, "password": "pw-123456", "domain_id": "default"}),
-    )
-    .await
-}
 
 async fn list(c: &TestCloud, t: &str, query: &str) -> Vec<Value> {
     let r = c
@@ -85,7 +43,7 @@ async fn project_and_domain_grants() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
     let (uid, pid, _) = c.user_with_role(&t, "alice", "member").await;
-    let reader = role_id(&c, &t, "reader").await;
+    let reader = c.role_id(&t, "reader").await;
     let grant = format!("/projects/{pid}/users/{uid}/roles/{reader}");
 
     let r = c.req(Method::PUT, &c.v3(&grant), Some(&t), None).await;
@@ -207,14 +165,14 @@ async fn project_and_domain_grants() {
     assert_eq!(grant_roles(&c, &t, &lp).await, ["member"]);
 
     // Domain grants, for users and groups.
-    let gid = create(
-        &c,
-        &t,
-        "/groups",
-        "group",
-        json!({"name": "ops", "domain_id": "default"}),
-    )
-    .await;
+    let gid = c
+        .create(
+            &t,
+            "/groups",
+            "group",
+            json!({"name": "ops", "domain_id": "default"}),
+        )
+        .await;
     let dg = format!("/domains/default/groups/{gid}/roles/{reader}");
     assert_eq!(
         c.req(Method::PUT, &c.v3(&dg), Some(&t), None).await.status,
@@ -260,15 +218,17 @@ async fn project_and_domain_grants() {
     );
 
     // Domain-specific roles: only on projects of their domain, never on the system.
-    let did = create(&c, &t, "/domains", "domain", json!({"name": "other"})).await;
-    let drole = create(
-        &c,
-        &t,
-        "/roles",
-        "role",
-        json!({"name": "local", "domain_id": did}),
-    )
-    .await;
+    let did = c
+        .create(&t, "/domains", "domain", json!({"name": "other"}))
+        .await;
+    let drole = c
+        .create(
+            &t,
+            "/roles",
+            "role",
+            json!({"name": "local", "domain_id": did}),
+        )
+        .await;
     let r = c
         .req(
             Method::PUT,
@@ -299,9 +259,11 @@ async fn project_and_domain_grants() {
 async fn system_grants() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
-    let uid = user(&c, &t, "sysuser").await;
-    let gid = create(&c, &t, "/groups", "group", json!({"name": "sysgroup"})).await;
-    let reader = role_id(&c, &t, "reader").await;
+    let uid = c.create_user(&t, "sysuser").await;
+    let gid = c
+        .create(&t, "/groups", "group", json!({"name": "sysgroup"}))
+        .await;
+    let reader = c.role_id(&t, "reader").await;
     for actor in [format!("users/{uid}"), format!("groups/{gid}")] {
         let g = format!("/system/{actor}/roles/{reader}");
         assert_eq!(
@@ -367,7 +329,7 @@ async fn system_grants() {
             Method::PUT,
             &c.v3(&format!(
                 "/system/users/{uid}/roles/{}",
-                role_id(&c, &t, "admin").await
+                c.role_id(&t, "admin").await
             )),
             Some(&st),
             None,
@@ -400,8 +362,8 @@ async fn revoking_grants_reaches_tokens() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
     let (uid, pid, ut) = c.user_with_role(&t, "dave", "member").await;
-    let member = role_id(&c, &t, "member").await;
-    let service = role_id(&c, &t, "service").await;
+    let member = c.role_id(&t, "member").await;
+    let service = c.role_id(&t, "service").await;
     let roles = || async {
         let r = c
             .client

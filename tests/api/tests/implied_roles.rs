@@ -1,31 +1,11 @@
 //! Implied roles and role inferences over raw HTTP, and their effect on tokens.
 
-use api_tests::{Resp, TestCloud};
+use api_tests::{assert_error, Resp, TestCloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 fn id(r: &Resp, key: &str) -> String {
     r.body[key]["id"].as_str().unwrap_or_default().to_string()
-}
-
-async fn role_id(c: &TestCloud, t: &str, name: &str) -> String {
-    let r = c
-        .req(
-            Method::GET,
-            &c.v3(&format!("/roles?name={name}")),
-            Some(t),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["roles"][0]["id"].as_str().unwrap().to_string()
-}
-
-fn assert_error(r: &Resp, status: u16, message: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["error"]["code"], status);
-    assert_eq!(r.body["error"]["message"], message, "{}", r.text);
-    assert!(r.body["error"]["title"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,8 +22,8 @@ async fn implied_roles_and_inferences() {
         .await,
         "role",
     );
-    let member = role_id(&c, &t, "member").await;
-    let admin = role_id(&c, &t, "admin").await;
+    let member = c.role_id(&t, "member").await;
+    let admin = c.role_id(&t, "admin").await;
     let path = format!("/roles/{dev}/implies/{member}");
 
     let p = c.req(Method::PUT, &c.v3(&path), Some(&t), None).await;
@@ -219,7 +199,7 @@ async fn implications_and_deletion_reach_tokens() {
     let (s, body) = validate().await;
     assert_eq!(s, 200);
     assert_eq!(token_roles(&body), ["reader"]);
-    let reader = role_id(&c, &t, "reader").await;
+    let reader = c.role_id(&t, "reader").await;
     let p = c
         .req(
             Method::PUT,

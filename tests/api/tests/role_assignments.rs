@@ -1,57 +1,15 @@
 //! Grants (projects, domains, system, OS-INHERIT) and `/v3/role_assignments` over raw HTTP.
 
-use api_tests::{Resp, TestCloud};
+use api_tests::{assert_error, Resp, TestCloud};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-fn assert_error(r: &Resp, status: u16, message: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["error"]["code"], status);
-    assert_eq!(r.body["error"]["message"], message, "{}", r.text);
-}
-
-async fn role_id(c: &TestCloud, t: &str, name: &str) -> String {
-    let r = c
-        .req(
-            Method::GET,
-            &c.v3(&format!("/roles?name={name}")),
-            Some(t),
-            None,
-        )
-        .await;
-    r.body["roles"][0]["id"].as_str().unwrap().to_string()
-}
-
-async fn create(c: &TestCloud, t: &str, path: &str, key: &str, body: Value) -> String {
-    let r = c
-        .req(
-            Method::POST,
-            &c.v3(path),
-            Some(t),
-            Some(json!({ key: body })),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body[key]["id"].as_str().unwrap().to_string()
-}
-
-async fn user(c: &TestCloud, t: &str, name: &str) -> String {
-    create(
-        c,
-        t,
-        "/users",
-        "user",
-        json!({"name": name, "password": "pw-123456", "domain_id": "default"}),
-    )
-    .await
-}
 
 async fn project(c: &TestCloud, t: &str, name: &str, parent: Option<&str>) -> String {
     let mut body = json!({"name": name, "domain_id": "default"});
     if let Some(p) = parent {
         body["parent_id"] = json!(p);
     }
-    create(c, t, "/projects", "project", body).await
+    c.create(t, "/projects", "project", body).await
 }
 
 async fn list(c: &TestCloud, t: &str, query: &str) -> Vec<Value> {
@@ -93,8 +51,10 @@ async fn listing_direct_with_filters_and_names() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
     let (uid, pid, _) = c.user_with_role(&t, "erin", "member").await;
-    let member = role_id(&c, &t, "member").await;
-    let gid = create(&c, &t, "/groups", "group", json!({"name": "devs"})).await;
+    let member = c.role_id(&t, "member").await;
+    let gid = c
+        .create(&t, "/groups", "group", json!({"name": "devs"}))
+        .await;
     assert_eq!(
         c.req(
             Method::PUT,
@@ -194,12 +154,14 @@ async fn listing_direct_with_filters_and_names() {
 async fn listing_effective_expands_groups_inheritance_and_implications() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
-    let uid = user(&c, &t, "frank").await;
+    let uid = c.create_user(&t, "frank").await;
     let parent = project(&c, &t, "parent", None).await;
     let child = project(&c, &t, "child", Some(&parent)).await;
-    let member = role_id(&c, &t, "member").await;
-    let reader = role_id(&c, &t, "reader").await;
-    let gid = create(&c, &t, "/groups", "group", json!({"name": "team"})).await;
+    let member = c.role_id(&t, "member").await;
+    let reader = c.role_id(&t, "reader").await;
+    let gid = c
+        .create(&t, "/groups", "group", json!({"name": "team"}))
+        .await;
     assert_eq!(
         c.req(
             Method::PUT,
@@ -391,8 +353,8 @@ async fn grant_and_listing_policy_matrix() {
     let t = c.admin_token().await;
     let (a_uid, a_pid, member_a) = c.user_with_role(&t, "gina", "member").await;
     let (_, b_pid, reader_b) = c.user_with_role(&t, "hank", "reader").await;
-    let reader = role_id(&c, &t, "reader").await;
-    let admin = role_id(&c, &t, "admin").await;
+    let reader = c.role_id(&t, "reader").await;
+    let admin = c.role_id(&t, "admin").await;
     for tok in [&member_a, &reader_b] {
         for path in [
             "/role_assignments".to_string(),
@@ -498,9 +460,9 @@ async fn domain_manager_grants_within_its_domain() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
     let (mgr, _, _) = c.user_with_role(&t, "mgr", "member").await;
-    let manager = role_id(&c, &t, "manager").await;
-    let member = role_id(&c, &t, "member").await;
-    let admin = role_id(&c, &t, "admin").await;
+    let manager = c.role_id(&t, "manager").await;
+    let member = c.role_id(&t, "member").await;
+    let admin = c.role_id(&t, "admin").await;
     let g = format!("/domains/default/users/{mgr}/roles/{manager}");
     assert_eq!(
         c.req(Method::PUT, &c.v3(&g), Some(&t), None).await.status,
@@ -513,7 +475,7 @@ async fn domain_manager_grants_within_its_domain() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let mt = r.header("x-subject-token");
-    let uid = user(&c, &t, "worker").await;
+    let uid = c.create_user(&t, "worker").await;
     let pid = project(&c, &t, "site", None).await;
     let ok = c
         .req(

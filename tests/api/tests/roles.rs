@@ -1,24 +1,11 @@
 //! Roles, domain-specific roles and implied roles over raw HTTP.
 
-use api_tests::{Resp, TestCloud};
+use api_tests::{assert_error, Resp, TestCloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 fn id(r: &Resp, key: &str) -> String {
     r.body[key]["id"].as_str().unwrap_or_default().to_string()
-}
-
-async fn role_id(c: &TestCloud, t: &str, name: &str) -> String {
-    let r = c
-        .req(
-            Method::GET,
-            &c.v3(&format!("/roles?name={name}")),
-            Some(t),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["roles"][0]["id"].as_str().unwrap().to_string()
 }
 
 async fn role_names(c: &TestCloud, t: &str, query: &str) -> Vec<String> {
@@ -32,13 +19,6 @@ async fn role_names(c: &TestCloud, t: &str, query: &str) -> Vec<String> {
         .iter()
         .map(|r| r["name"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn assert_error(r: &Resp, status: u16, message: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["error"]["code"], status);
-    assert_eq!(r.body["error"]["message"], message, "{}", r.text);
-    assert!(r.body["error"]["title"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +217,7 @@ async fn role_bad_input_is_rejected_and_nothing_is_written() {
     assert_error(&r, 404, "Could not find domain: nope.");
     assert_eq!(role_names(&c, &t, "").await, before, "nothing was written");
 
-    let rid = role_id(&c, &t, "service").await;
+    let rid = c.role_id(&t, "service").await;
     for body in [
         json!({"role": {}}),
         json!({"role": {"name": ""}}),
@@ -385,8 +365,8 @@ async fn role_policy_matrix() {
     let t = c.admin_token().await;
     let (_, _, member) = c.user_with_role(&t, "bob", "member").await;
     let (_, _, reader) = c.user_with_role(&t, "carol", "reader").await;
-    let rid = role_id(&c, &t, "service").await;
-    let member_id = role_id(&c, &t, "member").await;
+    let rid = c.role_id(&t, "service").await;
+    let member_id = c.role_id(&t, "member").await;
     for tok in [&member, &reader] {
         let calls = [
             (
@@ -416,7 +396,7 @@ async fn role_policy_matrix() {
                 Method::DELETE,
                 format!(
                     "/roles/{member_id}/implies/{}",
-                    role_id(&c, &t, "reader").await
+                    c.role_id(&t, "reader").await
                 ),
                 None,
             ),
