@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's own commands.
 //!
 //! - `cargo xtask up [-- ARGS]`: install the Debian packages the cloud needs, build the release
-//!   binary and exec `ferrostack up ARGS`.
+//!   binary and the tiny guest image (cached), and exec
+//!   `ferrostack up --seed-image=tiny=<image> ARGS`.
 //! - `cargo xtask test [STAGE...]`: install what the tests need, build, and run every suite
 //!   (unit + integration on SQLite, the API suite on PostgreSQL, end-to-end with the real
 //!   `openstack` CLI). Stages: `unit`, `pg`, `e2e` (default: all).
@@ -24,7 +25,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  up [-- ARGS]       install Debian packages, build release, exec `ferrostack up ARGS`
+  up [-- ARGS]       install Debian packages, build release + the guest image,
+                     exec `ferrostack up --seed-image=tiny=IMAGE ARGS`
   test [STAGE...]    prerequisites, build, then the test stages: unit, pg, e2e (default: all)
   lint               cargo fmt --check; cargo clippy --workspace --all-targets -D warnings
   bench [-- ARGS]    cargo run --release -p bench -- ARGS
@@ -123,15 +125,53 @@ pub fn header(text: &str) {
 }
 
 fn up(args: &[String]) -> anyhow::Result<bool> {
-    header("Debian packages for the cloud");
+    header("Debian packages for the cloud and its guest image");
     prereqs::ensure_debian_packages(prereqs::UP_PACKAGES, true)?;
+    prereqs::ensure_debian_packages(prereqs::GUEST_PACKAGES, true)?;
     header("build (release): cargo build --release -p ferrostack");
     if !run_status(&mut cargo(["build", "--release", "-p", "ferrostack"]))? {
         bail!("cargo build --release -p ferrostack failed");
     }
+    let mut up_args = Vec::new();
+    // Unless the caller seeds `tiny` from a file of their own.
+    let own_tiny = args
+        .iter()
+        .any(|a| a.starts_with("tiny=") || a.starts_with("--seed-image=tiny="));
+    if !own_tiny {
+        match guest_image() {
+            Ok(path) => up_args.push(format!("--seed-image=tiny={path}")),
+            Err(e) => eprintln!("xtask: warning: no `tiny` image will be seeded: {e:#}"),
+        }
+    }
+    up_args.extend(args.iter().cloned());
     let bin = target_dir().join("release/ferrostack");
-    header(&format!("{} up {}", bin.display(), args.join(" ")));
-    exec(Command::new(&bin).arg("up").args(args))
+    header(&format!("{} up {}", bin.display(), up_args.join(" ")));
+    exec(Command::new(&bin).arg("up").args(&up_args))
+}
+
+/// Builds the tiny guest image if it is not cached (`guest-image`'s `ensure-guest-image`
+/// binary) and returns its path.
+fn guest_image() -> anyhow::Result<String> {
+    header("guest image: cargo run -q -p guest-image --bin ensure-guest-image");
+    let out = cargo([
+        "run",
+        "-q",
+        "-p",
+        "guest-image",
+        "--bin",
+        "ensure-guest-image",
+    ])
+    .stderr(std::process::Stdio::inherit())
+    .output()
+    .context("run ensure-guest-image")?;
+    if !out.status.success() {
+        bail!("ensure-guest-image failed ({})", out.status);
+    }
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if path.is_empty() || !Path::new(&path).is_file() {
+        bail!("ensure-guest-image printed no image path ({path:?})");
+    }
+    Ok(path)
 }
 
 /// Replaces this process with `cmd` (so signals reach it directly).

@@ -2,7 +2,9 @@
 //! either shape (all-in-one `up`, or `serve --role ...`), the admin commands, and the
 //! clouds.yaml writer. Tests start the whole cloud in-process through [`start`].
 
+pub mod catalog;
 pub mod clouds;
+pub mod seed;
 pub mod server;
 
 pub use server::{start, Running, StartOptions};

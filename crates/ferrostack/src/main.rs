@@ -36,6 +36,10 @@ enum Cmd {
         /// Do not touch ~/.config/openstack/clouds.yaml (the data directory's copy is still written).
         #[arg(long)]
         no_user_clouds_yaml: bool,
+        /// Once up, upload the qcow2 file PATH as the public image NAME in the admin project,
+        /// unless it is there already (repeatable), e.g. `--seed-image tiny=tiny.qcow2`.
+        #[arg(long = "seed-image", value_name = "NAME=PATH", value_parser = ferrostack::seed::parse_seed)]
+        seed_images: Vec<(String, PathBuf)>,
     },
     /// Split mode: run one role.
     Serve {
@@ -78,6 +82,9 @@ enum AdminCmd {
         /// Do not touch ~/.config/openstack/clouds.yaml (the data directory's copy is still written).
         #[arg(long)]
         no_user_clouds_yaml: bool,
+        /// Services to register in the catalog besides identity, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "image,placement")]
+        services: Vec<String>,
     },
     /// Configuration commands.
     Config {
@@ -169,11 +176,16 @@ async fn main() -> anyhow::Result<()> {
     let mut cfg = load_config(&cli)?;
     common_observability::init_tracing(&cfg.log.filter, &cfg.log.format);
     match cli.cmd {
-        Cmd::Up { listen, no_user_clouds_yaml } => {
+        Cmd::Up { listen, no_user_clouds_yaml, seed_images } => {
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
-            let opts = StartOptions { services: vec!["identity".into(), "image".into()], bootstrap: true, user_clouds_yaml: !no_user_clouds_yaml };
+            let opts = StartOptions {
+                services: vec!["identity".into(), "image".into(), "placement".into()],
+                bootstrap: true,
+                user_clouds_yaml: !no_user_clouds_yaml,
+                seed_images,
+            };
             run_until_signal(cfg, opts).await
         }
         Cmd::Serve { role, services, listen } => {
@@ -183,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
             if role != "api" {
                 bail!("role {role:?} is not available yet (available: api)");
             }
-            run_until_signal(cfg, StartOptions { services, bootstrap: false, user_clouds_yaml: false }).await
+            run_until_signal(cfg, StartOptions { services, bootstrap: false, user_clouds_yaml: false, seed_images: Vec::new() }).await
         }
         Cmd::Admin { cmd } => match cmd {
             AdminCmd::Db { cmd: DbCmd::Migrate } => {
@@ -204,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("fernet keys in {}", repo.path().display());
                 Ok(())
             }
-            AdminCmd::Bootstrap { password, public_url, no_user_clouds_yaml } => {
+            AdminCmd::Bootstrap { password, public_url, no_user_clouds_yaml, services } => {
                 if let Some(u) = public_url {
                     cfg.server.public_url = u;
                 }
@@ -216,6 +228,9 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))
                     .context("bootstrap")?;
+                for svc in &services {
+                    ferrostack::catalog::register(&id, svc, &base, &cfg.identity.region).await?;
+                }
                 if let Some(pw) = &b.admin_password {
                     ferrostack::clouds::write(&cfg, &base, pw, !no_user_clouds_yaml)?;
                 }

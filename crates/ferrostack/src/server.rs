@@ -32,11 +32,19 @@ pub struct StartOptions {
     pub bootstrap: bool,
     /// Also merge the cloud into `~/.config/openstack/clouds.yaml`.
     pub user_clouds_yaml: bool,
+    /// Images to create as public in the admin project, from these files, once up (`up
+    /// --seed-image NAME=PATH`); needs `bootstrap`. Skipped when the name already exists.
+    pub seed_images: Vec<(String, std::path::PathBuf)>,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
-        StartOptions { services: vec!["identity".into(), "image".into()], bootstrap: true, user_clouds_yaml: false }
+        StartOptions {
+            services: vec!["identity".into(), "image".into(), "placement".into()],
+            bootstrap: true,
+            user_clouds_yaml: false,
+            seed_images: Vec::new(),
+        }
     }
 }
 
@@ -92,6 +100,7 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     identity_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     image_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    placement_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(db)
 }
 
@@ -214,6 +223,8 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     // The token validator every service's API uses; set up by the identity service, which
     // must be mounted first (a remote identity client for split mode is not there yet).
     let mut auth: Option<AuthState> = None;
+    // For seeding: the image service and the bootstrap admin as its caller.
+    let mut seeder: (Option<image_domain::Images>, Option<image_domain::Caller>) = (None, None);
     for svc in &opts.services {
         match svc.as_str() {
             "identity" => {
@@ -228,6 +239,11 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                     if let Some(pw) = &b.admin_password {
                         crate::clouds::write(&cfg, &base_url, pw, opts.user_clouds_yaml)?;
                     }
+                    seeder.1 = Some(image_domain::Caller {
+                        user_id: b.admin_user_id.clone(),
+                        project_id: Some(b.admin_project_id.clone()),
+                        is_admin: true,
+                    });
                     admin_password = b.admin_password;
                 }
                 let policy = Arc::new(identity_policy(&cfg)?);
@@ -270,15 +286,36 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                         }
                     }
                 }
+                let images = image(&cfg, &db).await?;
+                seeder.0 = Some(images.clone());
                 let state = image_api::ApiState {
-                    images: image(&cfg, &db).await?,
+                    images,
                     policy: Arc::new(image_policy(&cfg)?),
                     base_url: base_url.clone(),
                 };
                 let router = wrap_service(image_api::router(state), Dialect::Image, "image", Some(a), &metrics);
                 app = mount(app, "/image", router);
             }
-            other => bail!("service {other:?} is not available yet (known: identity, image)"),
+            "placement" => {
+                let Some(a) = auth.clone() else {
+                    bail!("the placement service needs the identity service mounted before it");
+                };
+                if opts.bootstrap {
+                    if let Some(id) = &identity_svc {
+                        crate::catalog::register(id, "placement", &base_url, &cfg.identity.region).await?;
+                    }
+                }
+                let state = placement_api::ApiState {
+                    placement: placement_domain::Placement::new(placement_db::Store::new(db.clone())),
+                    policy: Arc::new(
+                        Enforcer::new(common_policy::placement::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    ),
+                    base_url: base_url.clone(),
+                };
+                let router = wrap_service(placement_api::router(state), Dialect::Placement, "placement", Some(a), &metrics);
+                app = mount(app, "/placement", router);
+            }
+            other => bail!("service {other:?} is not available yet (known: identity, image, placement)"),
         }
     }
     drop(auth);
@@ -292,5 +329,12 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
             .await
     });
     tracing::info!(%addr, services = ?opts.services, "ferrostack listening");
+    match seeder {
+        (Some(images), Some(admin)) => crate::seed::seed_images(&images, &admin, &opts.seed_images).await,
+        _ if !opts.seed_images.is_empty() => {
+            tracing::error!("seed images need the image service and bootstrap; none seeded")
+        }
+        _ => {}
+    }
     Ok(Running { addr, base_url, identity: identity_svc, db, bus, admin_password, shutdown: Some(tx), task })
 }

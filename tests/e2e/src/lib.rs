@@ -7,7 +7,7 @@
 //!   (`cargo xtask test` creates that venv).
 //!
 //! Each [`Cloud`] runs `ferrostack --data-dir <tempdir> up --listen 127.0.0.1:0
-//! --no-user-clouds-yaml`, reads the bound address from the "ferrostack is up at" line, and
+//! --no-user-clouds-yaml` (plus any extra `up` arguments, e.g. `--seed-image`), reads the bound address from the "ferrostack is up at" line, and
 //! kills the process by its PID when dropped, even when the test panics (then the server's
 //! output is printed).
 
@@ -130,21 +130,31 @@ pub struct Cloud {
     dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT` of the last start.
     pub base: String,
+    /// Extra `up` arguments, used again by [`Cloud::start_again`].
+    up_args: Vec<String>,
 }
 
 impl Cloud {
     /// A fresh data directory and a server on a free port.
     pub fn start() -> Cloud {
+        Self::start_with_args(&[])
+    }
+
+    /// [`Cloud::start`] with extra `up` arguments (e.g. `--seed-image tiny=PATH`), which
+    /// [`Cloud::start_again`] passes again.
+    pub fn start_with_args(up_args: &[&str]) -> Cloud {
         let dir = tempfile::Builder::new()
             .prefix("ferrostack-e2e-")
             .tempdir()
             .unwrap_or_else(|e| panic!("create a temporary data dir: {e}"));
-        let server = Server::start(dir.path(), "127.0.0.1:0", START_TIMEOUT);
+        let up_args: Vec<String> = up_args.iter().map(|a| a.to_string()).collect();
+        let server = Server::start_up(dir.path(), "127.0.0.1:0", &up_args, START_TIMEOUT);
         let base = server.base.clone();
         Cloud {
             server: Some(server),
             dir,
             base,
+            up_args,
         }
     }
 
@@ -189,7 +199,12 @@ impl Cloud {
             START_TIMEOUT,
         );
         let base = server.base.clone();
-        Cloud { server: Some(server), dir, base }
+        Cloud {
+            server: Some(server),
+            dir,
+            base,
+            up_args: Vec::new(),
+        }
     }
 
     /// The data directory.
@@ -226,7 +241,7 @@ impl Cloud {
             panic!("the server is still running");
         }
         let listen = self.base.trim_start_matches("http://").to_string();
-        let server = Server::start(self.dir.path(), &listen, START_TIMEOUT);
+        let server = Server::start_up(self.dir.path(), &listen, &self.up_args, START_TIMEOUT);
         self.base = server.base.clone();
         self.server = Some(server);
     }

@@ -44,16 +44,21 @@ impl Server {
     /// Runs `ferrostack --data-dir DIR up --listen LISTEN --no-user-clouds-yaml` and waits for
     /// the "is up" line and a 200 from `/healthz`.
     pub fn start(dir: &Path, listen: &str, timeout: Duration) -> Server {
-        Self::start_with(dir, &["up", "--listen", listen, "--no-user-clouds-yaml"], timeout)
+        Self::start_up(dir, listen, &[], timeout)
+    }
+
+    /// [`Server::start`] with `extra` arguments after `up`'s own.
+    pub fn start_up(dir: &Path, listen: &str, extra: &[String], timeout: Duration) -> Server {
+        let mut args = vec!["up", "--listen", listen, "--no-user-clouds-yaml"];
+        args.extend(extra.iter().map(String::as_str));
+        Self::start_with(dir, &args, timeout)
     }
 
     /// Runs `ferrostack --data-dir DIR ARGS` (any shape that prints the "is up" line, e.g.
     /// `serve --role api ...`) and waits for the line and a 200 from `/healthz`.
     pub fn start_with(dir: &Path, args: &[&str], timeout: Duration) -> Server {
         let mut cmd = ferrostack_cmd(dir);
-        cmd.args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();

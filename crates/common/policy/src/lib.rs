@@ -20,6 +20,7 @@ mod check;
 mod enforcer;
 pub mod glance;
 pub mod keystone;
+pub mod placement;
 mod parser;
 
 use std::collections::BTreeMap;
