@@ -4,18 +4,24 @@
 //! the server's resident memory idle and after the load, and the bcrypt cost that bounds token
 //! issue. Prints a Markdown report; `--write` puts it into BENCHMARKS.md.
 //!
+//! `bench image` instead measures upload and download of one large image through the image
+//! API against a plain copy of the same bytes on the same disk (see `image.rs`).
+//!
 //! Depends on no workspace crate: it talks to the binary over HTTP like any client. Not part of
 //! any test suite (`cargo xtask bench` runs it); nothing here asserts wall-clock time.
 
+mod image;
+mod image_report;
 mod load;
 mod report;
 mod server;
+mod transfer;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use http::Method;
 use serde_json::{json, Value};
 
@@ -26,9 +32,12 @@ use server::Server;
 #[derive(Parser, Debug)]
 #[command(
     name = "bench",
-    about = "Benchmark the identity service of the ferrostack release binary"
+    about = "Benchmark the identity service of the ferrostack release binary (or, with `image`, image upload and download)"
 )]
 struct Args {
+    /// What to benchmark instead of the identity service.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Scenarios to run, in order.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::DEFAULT.to_vec())]
     scenarios: Vec<Scenario>,
@@ -45,17 +54,17 @@ struct Args {
     #[arg(long, default_value_t = 15.0)]
     issue_duration: f64,
     /// Seconds the server idles before each memory reading.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, global = true, default_value_t = 2.0)]
     idle: f64,
     /// On a shared machine: before each row, wait up to this many seconds for other
     /// processes to use less than `--quiet-cores` of CPU (0 = do not wait).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, global = true, default_value_t = 0.0)]
     quiet_wait: f64,
     /// The CPU (in cores) other processes may use for the machine to count as quiet.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, global = true, default_value_t = 0.2)]
     quiet_cores: f64,
     /// bcrypt cost the server hashes passwords with (FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS).
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, global = true, default_value_t = 12)]
     bcrypt_cost: u32,
     /// How many in-process bcrypt hash and verify samples to time.
     #[arg(long, default_value_t = 3)]
@@ -67,17 +76,24 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
     /// Do not run `cargo build --release -p ferrostack` first (ignored with FERROSTACK_BIN).
-    #[arg(long)]
+    #[arg(long, global = true)]
     no_build: bool,
     /// Keep the server's data directory (with ferrostack.log) here instead of a temporary one.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Put the report into BENCHMARKS.md (the section of the same commit is replaced).
-    #[arg(long)]
+    #[arg(long, global = true)]
     write: bool,
     /// The file `--write` updates.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"))]
+    #[arg(long, global = true, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"))]
     out: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Upload and download of one large image (`PUT`/`GET /image/v2/images/{id}/file`)
+    /// against `cp` + fsync and `dd conv=fsync` of the same bytes on the same filesystem.
+    Image(image::ImageArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -497,6 +513,16 @@ fn main() -> anyhow::Result<()> {
             .build()?
     };
     let (write, out) = (args.write, args.out.clone());
+    if let Some(Command::Image(ia)) = &args.command {
+        let report = rt.block_on(image::bench(&args, ia))?;
+        let md = report.markdown();
+        println!("{md}");
+        if write {
+            report::write_at(&out, &image_report::PLACE, &report.commit, &md)?;
+            eprintln!("wrote {}", out.display());
+        }
+        return Ok(());
+    }
     let report = rt.block_on(bench(args))?;
     let md = report.markdown();
     println!("{md}");

@@ -400,16 +400,34 @@ impl Report {
 const PREAMBLE: &str = "# Benchmarks\n\nMeasured by the `bench` crate against the real release binary. Each run is one section\nbelow, newest first; `--write` replaces the section of the same commit.\n";
 const RESULTS: &str = "<!-- bench:results (sections below are written by `cargo run --release -p bench -- --write`) -->";
 
-fn markers(commit: &str) -> (String, String) {
-    (
-        format!("<!-- bench:run {commit} -->"),
-        format!("<!-- bench:end {commit} -->"),
-    )
+/// Where one kind of run goes in BENCHMARKS.md: after its `results` marker, newest first,
+/// between `<!-- {run} COMMIT -->` and `<!-- {end} COMMIT -->`. When the marker is missing it
+/// is appended at the end of the file, after `heading` (if any).
+pub struct Place {
+    pub results: &'static str,
+    pub run: &'static str,
+    pub end: &'static str,
+    pub heading: &'static str,
 }
 
-/// `doc` with the run's section inserted or replaced.
+/// The identity benchmark's runs.
+pub const IDENTITY: Place = Place {
+    results: RESULTS,
+    run: "bench:run",
+    end: "bench:end",
+    heading: "",
+};
+
+/// `doc` with the identity run's section inserted or replaced.
+#[cfg(test)]
 pub fn merge(doc: &str, commit: &str, section: &str) -> String {
-    let (start, end) = markers(commit);
+    merge_at(&IDENTITY, doc, commit, section)
+}
+
+/// `doc` with the section of `commit` inserted or replaced at `place`.
+pub fn merge_at(place: &Place, doc: &str, commit: &str, section: &str) -> String {
+    let start = format!("<!-- {} {commit} -->", place.run);
+    let end = format!("<!-- {} {commit} -->", place.end);
     let block = format!("{start}\n{}\n{end}\n", section.trim_end());
     if let (Some(a), Some(b)) = (doc.find(&start), doc.find(&end)) {
         if a < b {
@@ -423,8 +441,8 @@ pub fn merge(doc: &str, commit: &str, section: &str) -> String {
     } else {
         doc.to_string()
     };
-    if let Some(i) = doc.find(RESULTS) {
-        let at = i + RESULTS.len();
+    if let Some(i) = doc.find(place.results) {
+        let at = i + place.results.len();
         doc.insert_str(at, &format!("\n\n{block}"));
         // Keep exactly one blank line after the inserted block.
         return doc.replace(&format!("{end}\n\n\n"), &format!("{end}\n\n"));
@@ -432,14 +450,23 @@ pub fn merge(doc: &str, commit: &str, section: &str) -> String {
     if !doc.ends_with('\n') {
         doc.push('\n');
     }
-    format!("{doc}\n{RESULTS}\n\n{block}")
+    let heading = if place.heading.is_empty() {
+        String::new()
+    } else {
+        format!("\n{}\n", place.heading)
+    };
+    format!("{doc}{heading}\n{}\n\n{block}", place.results)
 }
 
 /// Writes the report into BENCHMARKS.md at `path`.
 pub fn write(path: &Path, report: &Report) -> anyhow::Result<()> {
+    write_at(path, &IDENTITY, &report.commit, &report.markdown())
+}
+
+/// Writes `section` of `commit` into BENCHMARKS.md at `path`, at `place`.
+pub fn write_at(path: &Path, place: &Place, commit: &str, section: &str) -> anyhow::Result<()> {
     let doc = std::fs::read_to_string(path).unwrap_or_default();
-    let out = merge(&doc, &report.commit, &report.markdown());
-    std::fs::write(path, out)?;
+    std::fs::write(path, merge_at(place, &doc, commit, section))?;
     Ok(())
 }
 
