@@ -124,7 +124,7 @@ async fn bad_credentials_and_tampered_tokens_are_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_token_is_401() {
-    let c = TestCloud::start_with(|cfg| cfg.identity.token_expiration_secs = 1)
+    let c = TestCloud::start_with(|cfg| cfg.identity.token_expiration_secs = 2)
         .await
         .unwrap();
     let tok = c.admin_token().await;
@@ -134,7 +134,8 @@ async fn expired_token_is_401() {
             .status,
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Expiry is in whole seconds: a 2 s token is valid now and gone 3.1 s later.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(
         c.req(Method::GET, &c.v3("/projects"), Some(&tok), None)
             .await
