@@ -267,6 +267,43 @@ impl TestCloud {
         r.body[key]["id"].as_str().unwrap().to_string()
     }
 
+    /// `GET /v3/role_assignments<query>`, asserting 200; the assignments.
+    pub async fn role_assignments(&self, token: &str, query: &str) -> Vec<Value> {
+        let r = self
+            .req(
+                Method::GET,
+                &self.v3(&format!("/role_assignments{query}")),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text);
+        r.body["role_assignments"].as_array().unwrap().clone()
+    }
+
+    /// Password auth of a Default-domain user (password `pw-123456`) scoped to a project id.
+    pub async fn project_token(&self, name: &str, project_id: &str) -> Resp {
+        let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": name, "domain": {"id": "default"}, "password": "pw-123456"}}},
+            "scope": {"project": {"id": project_id}}}});
+        self.req(Method::POST, &self.v3("/auth/tokens"), None, Some(auth))
+            .await
+    }
+
+    /// The names of the roles a grant-list path (`/projects/P/users/U/roles`) answers, asserting 200.
+    pub async fn grant_roles(&self, t: &str, path: &str) -> Vec<String> {
+        let r = self.req(Method::GET, &self.v3(path), Some(t), None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let mut v: Vec<String> = r.body["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Creates a user in the Default domain with password `pw-123456`; returns its id.
     pub async fn create_user(&self, token: &str, name: &str) -> String {
         let body = json!({"name": name, "password": "pw-123456", "domain_id": "default"});

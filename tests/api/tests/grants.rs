@@ -1,42 +1,8 @@
 //! Grants on projects, domains and the system over raw HTTP, and their effect on tokens.
 
-use api_tests::{assert_error, Resp, TestCloud};
+use api_tests::{assert_error, TestCloud};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn list(c: &TestCloud, t: &str, query: &str) -> Vec<Value> {
-    let r = c
-        .req(
-            Method::GET,
-            &c.v3(&format!("/role_assignments{query}")),
-            Some(t),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{query}: {}", r.text);
-    r.body["role_assignments"].as_array().unwrap().clone()
-}
-
-async fn project_token(c: &TestCloud, name: &str, project_id: &str) -> Resp {
-    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": name, "domain": {"id": "default"}, "password": "pw-123456"}}},
-        "scope": {"project": {"id": project_id}}}});
-    c.req(Method::POST, &c.v3("/auth/tokens"), None, Some(auth))
-        .await
-}
-
-async fn grant_roles(c: &TestCloud, t: &str, path: &str) -> Vec<String> {
-    let r = c.req(Method::GET, &c.v3(path), Some(t), None).await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text);
-    let mut v: Vec<String> = r.body["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_and_domain_grants() {
@@ -78,7 +44,7 @@ async fn project_and_domain_grants() {
         .as_str()
         .unwrap()
         .contains("/identity/v3/roles/"));
-    assert_eq!(grant_roles(&c, &t, &lp).await, ["member", "reader"]);
+    assert_eq!(c.grant_roles(&t, &lp).await, ["member", "reader"]);
 
     let d = c.req(Method::DELETE, &c.v3(&grant), Some(&t), None).await;
     assert_eq!(d.status, 204);
@@ -93,7 +59,7 @@ async fn project_and_domain_grants() {
         404,
         &msg,
     );
-    assert_eq!(grant_roles(&c, &t, &lp).await, ["member"]);
+    assert_eq!(c.grant_roles(&t, &lp).await, ["member"]);
 
     // Unknown parts answer 404 naming what is missing, and write nothing.
     assert_error(
@@ -162,7 +128,7 @@ async fn project_and_domain_grants() {
         404,
         "Could not find user: nope.",
     );
-    assert_eq!(grant_roles(&c, &t, &lp).await, ["member"]);
+    assert_eq!(c.grant_roles(&t, &lp).await, ["member"]);
 
     // Domain grants, for users and groups.
     let gid = c
@@ -183,7 +149,8 @@ async fn project_and_domain_grants() {
         204
     );
     assert_eq!(
-        grant_roles(&c, &t, &format!("/domains/default/groups/{gid}/roles")).await,
+        c.grant_roles(&t, &format!("/domains/default/groups/{gid}/roles"))
+            .await,
         ["reader"]
     );
     let du = format!("/domains/default/users/{uid}/roles/{reader}");
@@ -196,7 +163,8 @@ async fn project_and_domain_grants() {
         204
     );
     assert_eq!(
-        grant_roles(&c, &t, &format!("/domains/default/users/{uid}/roles")).await,
+        c.grant_roles(&t, &format!("/domains/default/users/{uid}/roles"))
+            .await,
         ["reader"]
     );
     assert_eq!(
@@ -211,11 +179,10 @@ async fn project_and_domain_grants() {
             .status,
         204
     );
-    assert!(
-        grant_roles(&c, &t, &format!("/domains/default/groups/{gid}/roles"))
-            .await
-            .is_empty()
-    );
+    assert!(c
+        .grant_roles(&t, &format!("/domains/default/groups/{gid}/roles"))
+        .await
+        .is_empty());
 
     // Domain-specific roles: only on projects of their domain, never on the system.
     let did = c
@@ -251,7 +218,7 @@ async fn project_and_domain_grants() {
         )
         .await;
     assert_error(&r, 400, &format!("Role {drole} is a domain-specific role. Unable to use a domain-specific role in a system assignment."));
-    assert_eq!(grant_roles(&c, &t, &lp).await, ["member"]);
+    assert_eq!(c.grant_roles(&t, &lp).await, ["member"]);
     c.stop().await.unwrap();
 }
 
@@ -294,7 +261,7 @@ async fn system_grants() {
             c.v3(&format!("/system/{actor}/roles"))
         );
     }
-    let sys = list(&c, &t, "?scope.system=all").await;
+    let sys = c.role_assignments(&t, "?scope.system=all").await;
     assert!(sys
         .iter()
         .all(|a| a["scope"] == json!({"system": {"all": true}})));
@@ -436,7 +403,7 @@ async fn revoking_grants_reaches_tokens() {
         401
     );
     assert_eq!(
-        project_token(&c, "dave", &pid).await.status,
+        c.project_token("dave", &pid).await.status,
         401,
         "no role, no token"
     );

@@ -1,8 +1,8 @@
 //! Grants (projects, domains, system, OS-INHERIT) and `/v3/role_assignments` over raw HTTP.
 
-use api_tests::{assert_error, Resp, TestCloud};
+use api_tests::{assert_error, TestCloud};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 async fn project(c: &TestCloud, t: &str, name: &str, parent: Option<&str>) -> String {
     let mut body = json!({"name": name, "domain_id": "default"});
@@ -10,40 +10,6 @@ async fn project(c: &TestCloud, t: &str, name: &str, parent: Option<&str>) -> St
         body["parent_id"] = json!(p);
     }
     c.create(t, "/projects", "project", body).await
-}
-
-async fn list(c: &TestCloud, t: &str, query: &str) -> Vec<Value> {
-    let r = c
-        .req(
-            Method::GET,
-            &c.v3(&format!("/role_assignments{query}")),
-            Some(t),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{query}: {}", r.text);
-    r.body["role_assignments"].as_array().unwrap().clone()
-}
-
-async fn project_token(c: &TestCloud, name: &str, project_id: &str) -> Resp {
-    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": name, "domain": {"id": "default"}, "password": "pw-123456"}}},
-        "scope": {"project": {"id": project_id}}}});
-    c.req(Method::POST, &c.v3("/auth/tokens"), None, Some(auth))
-        .await
-}
-
-async fn grant_roles(c: &TestCloud, t: &str, path: &str) -> Vec<String> {
-    let r = c.req(Method::GET, &c.v3(path), Some(t), None).await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text);
-    let mut v: Vec<String> = r.body["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +55,9 @@ async fn listing_direct_with_filters_and_names() {
             "links": {"assignment": c.v3(&format!("/projects/{pid}/users/{uid}/roles/{member}"))},
         }])
     );
-    let by_project = list(&c, &t, &format!("?scope.project.id={pid}")).await;
+    let by_project = c
+        .role_assignments(&t, &format!("?scope.project.id={pid}"))
+        .await;
     assert_eq!(by_project.len(), 2);
     let g = by_project
         .iter()
@@ -99,22 +67,32 @@ async fn listing_direct_with_filters_and_names() {
         g["links"]["assignment"],
         c.v3(&format!("/projects/{pid}/groups/{gid}/roles/{member}"))
     );
-    assert_eq!(list(&c, &t, &format!("?group.id={gid}")).await.len(), 1);
     assert_eq!(
-        list(&c, &t, &format!("?role.id={member}&scope.project.id={pid}"))
+        c.role_assignments(&t, &format!("?group.id={gid}"))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        c.role_assignments(&t, &format!("?role.id={member}&scope.project.id={pid}"))
             .await
             .len(),
         2
     );
-    assert!(list(&c, &t, "?role.id=nope").await.is_empty());
-    assert!(list(&c, &t, "?scope.domain.id=default").await.is_empty());
-    let all = list(&c, &t, "").await;
+    assert!(c.role_assignments(&t, "?role.id=nope").await.is_empty());
+    assert!(c
+        .role_assignments(&t, "?scope.domain.id=default")
+        .await
+        .is_empty());
+    let all = c.role_assignments(&t, "").await;
     assert!(
         all.iter().any(|a| a["scope"].get("system").is_some()),
         "the bootstrap system grant is listed"
     );
 
-    let named = list(&c, &t, &format!("?user.id={uid}&include_names")).await;
+    let named = c
+        .role_assignments(&t, &format!("?user.id={uid}&include_names"))
+        .await;
     assert_eq!(
         named[0]["user"],
         json!({"id": uid, "name": "erin", "domain": {"id": "default", "name": "Default"}})
@@ -124,12 +102,16 @@ async fn listing_direct_with_filters_and_names() {
         named[0]["scope"]["project"],
         json!({"id": pid, "name": "erin-project", "domain": {"id": "default", "name": "Default"}})
     );
-    let named = list(&c, &t, &format!("?group.id={gid}&include_names=1")).await;
+    let named = c
+        .role_assignments(&t, &format!("?group.id={gid}&include_names=1"))
+        .await;
     assert_eq!(
         named[0]["group"],
         json!({"id": gid, "name": "devs", "domain": {"id": "default", "name": "Default"}})
     );
-    let unnamed = list(&c, &t, &format!("?group.id={gid}&include_names=0")).await;
+    let unnamed = c
+        .role_assignments(&t, &format!("?group.id={gid}&include_names=0"))
+        .await;
     assert_eq!(unnamed[0]["group"], json!({"id": gid}));
 
     for (q, msg) in [
@@ -209,7 +191,7 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
         404
     );
 
-    let direct = list(&c, &t, &format!("?user.id={uid}")).await;
+    let direct = c.role_assignments(&t, &format!("?user.id={uid}")).await;
     assert_eq!(direct.len(), 1);
     assert_eq!(
         direct[0]["scope"],
@@ -217,8 +199,7 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
     );
     assert_eq!(direct[0]["links"]["assignment"], c.v3(&inh));
     assert_eq!(
-        list(
-            &c,
+        c.role_assignments(
             &t,
             &format!("?user.id={uid}&scope.OS-INHERIT:inherited_to=projects")
         )
@@ -226,15 +207,17 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
         .len(),
         1
     );
-    assert!(list(
-        &c,
-        &t,
-        &format!("?user.id={uid}&scope.OS-INHERIT:inherited_to=none")
-    )
-    .await
-    .is_empty());
+    assert!(c
+        .role_assignments(
+            &t,
+            &format!("?user.id={uid}&scope.OS-INHERIT:inherited_to=none")
+        )
+        .await
+        .is_empty());
 
-    let eff = list(&c, &t, &format!("?user.id={uid}&effective")).await;
+    let eff = c
+        .role_assignments(&t, &format!("?user.id={uid}&effective"))
+        .await;
     let on = |pid: &str, rid: &str| {
         eff.iter()
             .filter(|a| a["scope"]["project"]["id"] == pid && a["role"]["id"] == rid)
@@ -268,21 +251,21 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
         "no group rows in effective mode"
     );
 
-    let eff_child = list(
-        &c,
-        &t,
-        &format!("?user.id={uid}&scope.project.id={child}&effective&include_names"),
-    )
-    .await;
+    let eff_child = c
+        .role_assignments(
+            &t,
+            &format!("?user.id={uid}&scope.project.id={child}&effective&include_names"),
+        )
+        .await;
     assert_eq!(eff_child.len(), 1, "{eff_child:#?}");
     assert_eq!(eff_child[0]["role"]["name"], "reader");
     assert_eq!(eff_child[0]["scope"]["project"]["name"], "child");
-    let subtree = list(
-        &c,
-        &t,
-        &format!("?scope.project.id={parent}&include_subtree=true"),
-    )
-    .await;
+    let subtree = c
+        .role_assignments(
+            &t,
+            &format!("?scope.project.id={parent}&include_subtree=true"),
+        )
+        .await;
     assert_eq!(
         subtree.len(),
         2,
@@ -290,7 +273,7 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
     );
 
     // The inherited grant lets the user into the child, and only the child's tree.
-    let tok = project_token(&c, "frank", &child).await;
+    let tok = c.project_token("frank", &child).await;
     assert_eq!(tok.status, 201, "{}", tok.text);
     assert_eq!(tok.body["token"]["roles"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -299,7 +282,7 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
             .status,
         204
     );
-    assert_eq!(project_token(&c, "frank", &child).await.status, 401);
+    assert_eq!(c.project_token("frank", &child).await.status, 401);
 
     // Domain-inherited grants reach every project of the domain.
     let dinh =
@@ -311,26 +294,24 @@ async fn listing_effective_expands_groups_inheritance_and_implications() {
         204
     );
     assert_eq!(
-        grant_roles(
-            &c,
+        c.grant_roles(
             &t,
             &format!("/OS-INHERIT/domains/default/users/{uid}/roles/inherited_to_projects")
         )
         .await,
         ["reader"]
     );
-    assert!(
-        grant_roles(&c, &t, &format!("/domains/default/users/{uid}/roles"))
-            .await
-            .is_empty()
-    );
-    assert_eq!(project_token(&c, "frank", &child).await.status, 201);
-    let eff = list(
-        &c,
-        &t,
-        &format!("?user.id={uid}&scope.project.id={child}&effective"),
-    )
-    .await;
+    assert!(c
+        .grant_roles(&t, &format!("/domains/default/users/{uid}/roles"))
+        .await
+        .is_empty());
+    assert_eq!(c.project_token("frank", &child).await.status, 201);
+    let eff = c
+        .role_assignments(
+            &t,
+            &format!("?user.id={uid}&scope.project.id={child}&effective"),
+        )
+        .await;
     assert_eq!(eff[0]["links"]["assignment"], c.v3(&dinh));
     assert_eq!(
         c.req(Method::DELETE, &c.v3(&dinh), Some(&t), None)
@@ -392,10 +373,13 @@ async fn grant_and_listing_policy_matrix() {
         }
     }
     assert!(
-        grant_roles(&c, &t, &format!("/projects/{a_pid}/users/{a_uid}/roles")).await == ["member"],
+        c.grant_roles(&t, &format!("/projects/{a_pid}/users/{a_uid}/roles"))
+            .await
+            == ["member"],
         "denied writes changed nothing"
     );
-    assert!(grant_roles(&c, &t, &format!("/system/users/{a_uid}/roles"))
+    assert!(c
+        .grant_roles(&t, &format!("/system/users/{a_uid}/roles"))
         .await
         .is_empty());
     assert_eq!(
@@ -435,7 +419,7 @@ async fn grant_and_listing_policy_matrix() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let dt = r.header("x-subject-token");
-    let seen = list(&c, &dt, "").await;
+    let seen = c.role_assignments(&dt, "").await;
     assert!(!seen.is_empty());
     assert!(
         seen.iter().all(|a| a["scope"].get("system").is_none()),
@@ -523,7 +507,9 @@ async fn domain_manager_grants_within_its_domain() {
         .status,
         403
     );
-    let seen = list(&c, &mt, &format!("?scope.project.id={pid}")).await;
+    let seen = c
+        .role_assignments(&mt, &format!("?scope.project.id={pid}"))
+        .await;
     assert_eq!(seen.len(), 1);
     let del = c
         .req(
