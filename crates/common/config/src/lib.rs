@@ -23,6 +23,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub image: ImageConfig,
     pub rate_limit: RateLimitConfig,
+    pub compute: ComputeConfig,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             identity: IdentityConfig::default(),
             image: ImageConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            compute: ComputeConfig::default(),
         }
     }
 }
@@ -204,6 +206,88 @@ impl Default for ImageConfig {
     }
 }
 
+/// `[compute]`: the compute API, scheduler, conductor and this host's compute agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// Virt driver of this host's agent: `qemu` (real VMs) or `fake` (no processes; scale
+    /// benchmarks and scheduling tests only).
+    pub driver: String,
+    /// This host's name as compute services and hypervisors show it. Empty means the
+    /// machine's hostname.
+    pub host: String,
+    /// Availability zone of this host.
+    pub availability_zone: String,
+    /// Directory holding instance disks, consoles and the image cache. Empty means
+    /// `<data_dir>/instances`.
+    pub instances_dir: String,
+    /// `auto` (KVM only when a probe shows a guest actually runs), `kvm` or `tcg`.
+    pub accel: String,
+    /// Placement allocation ratios reported for this host.
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// Memory (MiB) and disk (GiB) kept back for the host.
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_gb: i64,
+    /// Capacity the `fake` driver reports.
+    pub fake_vcpus: i64,
+    pub fake_memory_mb: i64,
+    pub fake_disk_gb: i64,
+    /// Seconds between agent heartbeats; a service silent for `service_down_secs` is down.
+    pub heartbeat_secs: u64,
+    pub service_down_secs: u64,
+    /// Seconds between power-state syncs of running VMs.
+    pub power_sync_secs: u64,
+    /// Seconds a graceful power-off waits before a hard stop.
+    pub shutdown_timeout_secs: u64,
+    /// Scheduler weighing: `spread` (most free first) or `pack` (least free first).
+    pub weigh: String,
+    /// Default per-project quotas (os-quota-sets); -1 means unlimited.
+    pub quota_instances: i64,
+    pub quota_cores: i64,
+    pub quota_ram: i64,
+    pub quota_key_pairs: i64,
+    pub quota_server_groups: i64,
+    pub quota_server_group_members: i64,
+    pub quota_metadata_items: i64,
+    /// Path of a `policy.yaml` overriding Nova's default rules. Empty means defaults only.
+    pub policy_file: String,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            driver: "qemu".into(),
+            host: String::new(),
+            availability_zone: "nova".into(),
+            instances_dir: String::new(),
+            accel: "auto".into(),
+            cpu_allocation_ratio: 16.0,
+            ram_allocation_ratio: 1.5,
+            disk_allocation_ratio: 1.0,
+            reserved_host_memory_mb: 512,
+            reserved_host_disk_gb: 0,
+            fake_vcpus: 32,
+            fake_memory_mb: 131072,
+            fake_disk_gb: 2048,
+            heartbeat_secs: 10,
+            service_down_secs: 60,
+            power_sync_secs: 5,
+            shutdown_timeout_secs: 60,
+            weigh: "spread".into(),
+            quota_instances: 10,
+            quota_cores: 20,
+            quota_ram: 51200,
+            quota_key_pairs: 100,
+            quota_server_groups: 10,
+            quota_server_group_members: 10,
+            quota_metadata_items: 128,
+            policy_file: String::new(),
+        }
+    }
+}
+
 /// Rate limits (token buckets). A rate of 0 disables that limit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -300,6 +384,15 @@ impl Config {
     }
 
     /// The Fernet key repository with the default applied.
+    /// Where instance disks, consoles and the image cache live.
+    pub fn instances_dir(&self) -> PathBuf {
+        if self.compute.instances_dir.is_empty() {
+            self.data_dir.join("instances")
+        } else {
+            PathBuf::from(&self.compute.instances_dir)
+        }
+    }
+
     pub fn fernet_key_repository(&self) -> PathBuf {
         if self.identity.fernet_key_repository.is_empty() {
             self.data_dir.join("fernet-keys")

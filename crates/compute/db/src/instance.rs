@@ -1,0 +1,1 @@
+//! Queries on compute's instance tables (filled in by the servers work).

@@ -1,0 +1,1 @@
+//! Compute conductor (filled in by the servers work).

@@ -1,0 +1,1 @@
+//! Compute flavor rules (filled in by the API-resources work).

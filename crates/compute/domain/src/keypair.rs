@@ -1,0 +1,1 @@
+//! Compute keypair rules (filled in by the API-resources work).

@@ -1,0 +1,1 @@
+//! Compute quota rules (filled in by the API-resources work).

@@ -1,0 +1,1 @@
+//! Compute server_group rules (filled in by the API-resources work).

@@ -1,0 +1,1 @@
+//! Compute service rules (filled in by the API-resources work).

@@ -1,0 +1,1 @@
+//! The conductor's persistent workflows (filled in by the servers work).

@@ -1,0 +1,260 @@
+//! The `fake` driver: VMs as entries in memory, no processes, no files. Explicitly
+//! configured only (scale benchmarks, multi-host scheduling tests).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::{HostInfo, PowerState, Result, VirtDriver, VirtError, VmInfo, VmSpec};
+
+#[derive(Debug, Clone)]
+struct FakeVm {
+    spec: VmSpec,
+    state: PowerState,
+    console: String,
+}
+
+/// A driver that pretends. Cheap to clone; clones share the same VMs.
+#[derive(Debug, Clone)]
+pub struct FakeDriver {
+    host: HostInfo,
+    vms: Arc<Mutex<BTreeMap<String, FakeVm>>>,
+}
+
+impl FakeDriver {
+    /// A fake host with the given capacity.
+    pub fn new(vcpus: i64, memory_mb: i64, disk_gb: i64) -> Self {
+        FakeDriver {
+            host: HostInfo {
+                hypervisor_type: "fake".into(),
+                hypervisor_version: 1000,
+                vcpus,
+                memory_mb,
+                disk_gb,
+                cpu_info: r#"{"arch": "x86_64", "model": "fake", "vendor": "fake", "topology": {"cells": 1, "sockets": 1, "cores": 1, "threads": 1}, "features": []}"#.into(),
+            },
+            vms: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, FakeVm>) -> Result<T>) -> Result<T> {
+        let mut vms = self
+            .vms
+            .lock()
+            .map_err(|_| VirtError::Failed("fake driver state poisoned".into()))?;
+        f(&mut vms)
+    }
+
+    fn transition(
+        &self,
+        uuid: &str,
+        from: &[PowerState],
+        to: PowerState,
+        what: &str,
+    ) -> Result<PowerState> {
+        self.with(|vms| {
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| VirtError::NotFound(uuid.to_string()))?;
+            if vm.state == to {
+                return Ok(to);
+            }
+            if !from.contains(&vm.state) {
+                return Err(VirtError::InvalidState(format!(
+                    "cannot {what} instance {uuid} in power state {:?}",
+                    vm.state
+                )));
+            }
+            vm.state = to;
+            vm.console.push_str(&format!("fake: {what}\n"));
+            Ok(to)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl VirtDriver for FakeDriver {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn host_info(&self) -> Result<HostInfo> {
+        Ok(self.host.clone())
+    }
+
+    async fn recover(&self) -> Result<Vec<String>> {
+        self.list().await
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        self.with(|vms| Ok(vms.keys().cloned().collect()))
+    }
+
+    async fn spawn(&self, spec: &VmSpec) -> Result<PowerState> {
+        self.with(|vms| {
+            let vm = vms.entry(spec.uuid.clone()).or_insert_with(|| FakeVm {
+                spec: spec.clone(),
+                state: PowerState::Shutdown,
+                console: String::new(),
+            });
+            if vm.state != PowerState::Running {
+                vm.state = PowerState::Running;
+                vm.console
+                    .push_str(&format!("fake: {} booted\n", spec.name));
+            }
+            Ok(PowerState::Running)
+        })
+    }
+
+    async fn destroy(&self, uuid: &str) -> Result<()> {
+        self.with(|vms| {
+            vms.remove(uuid);
+            Ok(())
+        })
+    }
+
+    async fn power_off(&self, uuid: &str, _timeout: Duration) -> Result<PowerState> {
+        self.transition(
+            uuid,
+            &[PowerState::Running, PowerState::Paused, PowerState::Crashed],
+            PowerState::Shutdown,
+            "power off",
+        )
+    }
+
+    async fn power_on(&self, spec: &VmSpec) -> Result<PowerState> {
+        self.transition(
+            &spec.uuid,
+            &[PowerState::Shutdown, PowerState::Crashed],
+            PowerState::Running,
+            "power on",
+        )
+    }
+
+    async fn reboot(&self, uuid: &str, hard: bool) -> Result<PowerState> {
+        let from: &[PowerState] = if hard {
+            &[PowerState::Running, PowerState::Shutdown, PowerState::Crashed, PowerState::Paused]
+        } else {
+            &[PowerState::Running]
+        };
+        self.with(|vms| {
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| VirtError::NotFound(uuid.to_string()))?;
+            if !from.contains(&vm.state) {
+                return Err(VirtError::InvalidState(format!(
+                    "cannot reboot instance {uuid} in power state {:?}",
+                    vm.state
+                )));
+            }
+            vm.state = PowerState::Running;
+            vm.console.push_str("fake: rebooted\n");
+            Ok(PowerState::Running)
+        })
+    }
+
+    async fn pause(&self, uuid: &str) -> Result<PowerState> {
+        self.transition(uuid, &[PowerState::Running], PowerState::Paused, "pause")
+    }
+
+    async fn unpause(&self, uuid: &str) -> Result<PowerState> {
+        self.transition(uuid, &[PowerState::Paused], PowerState::Running, "unpause")
+    }
+
+    async fn suspend(&self, uuid: &str) -> Result<PowerState> {
+        self.transition(
+            uuid,
+            &[PowerState::Running, PowerState::Paused],
+            PowerState::Suspended,
+            "suspend",
+        )
+    }
+
+    async fn resume(&self, spec: &VmSpec) -> Result<PowerState> {
+        self.transition(&spec.uuid, &[PowerState::Suspended], PowerState::Running, "resume")
+    }
+
+    async fn info(&self, uuid: &str) -> Result<VmInfo> {
+        self.with(|vms| {
+            let vm = vms
+                .get(uuid)
+                .ok_or_else(|| VirtError::NotFound(uuid.to_string()))?;
+            Ok(VmInfo {
+                power_state: vm.state,
+                memory_mb: vm.spec.memory_mb,
+                vcpus: vm.spec.vcpus,
+                pid: None,
+            })
+        })
+    }
+
+    async fn console_output(&self, uuid: &str) -> Result<Vec<u8>> {
+        self.with(|vms| {
+            let vm = vms
+                .get(uuid)
+                .ok_or_else(|| VirtError::NotFound(uuid.to_string()))?;
+            Ok(vm.console.clone().into_bytes())
+        })
+    }
+
+    async fn snapshot(&self, uuid: &str, dest: &Path) -> Result<()> {
+        self.info(uuid).await?;
+        std::fs::write(dest, b"fake snapshot\n")
+            .map_err(|e| VirtError::Failed(format!("write fake snapshot: {e}")))
+    }
+
+    async fn resize(&self, spec: &VmSpec) -> Result<PowerState> {
+        self.with(|vms| {
+            let vm = vms
+                .get_mut(&spec.uuid)
+                .ok_or_else(|| VirtError::NotFound(spec.uuid.clone()))?;
+            vm.spec = spec.clone();
+            vm.state = PowerState::Running;
+            vm.console.push_str("fake: resized\n");
+            Ok(PowerState::Running)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(uuid: &str) -> VmSpec {
+        VmSpec {
+            uuid: uuid.into(),
+            name: "vm".into(),
+            vcpus: 1,
+            memory_mb: 128,
+            root_gb: 1,
+            base_image: "/nonexistent".into(),
+            base_format: "qcow2".into(),
+            image_properties: Default::default(),
+            config_drive: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn states_move_like_a_real_vm() {
+        let d = FakeDriver::new(4, 4096, 40);
+        assert_eq!(d.spawn(&spec("a")).await.unwrap(), PowerState::Running);
+        assert_eq!(d.spawn(&spec("a")).await.unwrap(), PowerState::Running, "idempotent");
+        assert_eq!(d.pause("a").await.unwrap(), PowerState::Paused);
+        assert!(matches!(d.reboot("a", false).await, Err(VirtError::InvalidState(_))));
+        assert_eq!(d.unpause("a").await.unwrap(), PowerState::Running);
+        assert_eq!(d.suspend("a").await.unwrap(), PowerState::Suspended);
+        assert_eq!(d.resume(&spec("a")).await.unwrap(), PowerState::Running);
+        assert_eq!(
+            d.power_off("a", Duration::from_secs(1)).await.unwrap(),
+            PowerState::Shutdown
+        );
+        assert_eq!(d.power_on(&spec("a")).await.unwrap(), PowerState::Running);
+        let console = String::from_utf8(d.console_output("a").await.unwrap()).unwrap();
+        assert!(console.contains("fake: vm booted"), "{console}");
+        d.destroy("a").await.unwrap();
+        d.destroy("a").await.unwrap();
+        assert!(matches!(d.info("a").await, Err(VirtError::NotFound(_))));
+        assert!(d.list().await.unwrap().is_empty());
+    }
+}
