@@ -123,7 +123,7 @@ pub struct SyncReply {
 pub enum ConductorReport {
     /// The agent started or is alive: its host, resources and resource provider.
     /// Sent at start and every heartbeat interval.
-    Heartbeat { service: crate::ComputeService },
+    Heartbeat { service: Box<crate::ComputeService> },
     /// A VM changed power state on its own (died, shut itself down).
     PowerStateChanged { uuid: String, power_state: PowerState },
 }
