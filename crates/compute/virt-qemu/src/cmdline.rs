@@ -1,0 +1,333 @@
+//! The files of one VM and the `qemu-system-x86_64` command line that boots it.
+
+use std::path::{Path, PathBuf};
+
+/// The accelerator a VM runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// `<instances_dir>/<uuid>/` and the files in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmPaths {
+    pub dir: PathBuf,
+}
+
+impl VmPaths {
+    pub fn new(instances_dir: &Path, uuid: &str) -> VmPaths {
+        VmPaths {
+            dir: instances_dir.join(uuid),
+        }
+    }
+    /// The root disk: a qcow2 overlay on the base image.
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.qcow2")
+    }
+    pub fn console(&self) -> PathBuf {
+        self.dir.join("console.log")
+    }
+    pub fn qmp(&self) -> PathBuf {
+        self.dir.join("qmp.sock")
+    }
+    pub fn serial(&self) -> PathBuf {
+        self.dir.join("serial.sock")
+    }
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+    /// QEMU's own stdout/stderr from the last start (errors before it daemonized).
+    pub fn qemu_log(&self) -> PathBuf {
+        self.dir.join("qemu.log")
+    }
+    pub fn config_drive(&self) -> PathBuf {
+        self.dir.join("config.img")
+    }
+    /// What is needed to boot the VM again (see `SavedSpec`).
+    pub fn spec(&self) -> PathBuf {
+        self.dir.join("spec.json")
+    }
+    /// The memory state of a suspended VM; present only when complete.
+    pub fn saved_state(&self) -> PathBuf {
+        self.dir.join("suspend.state")
+    }
+    /// The memory state while it is being written.
+    pub fn saved_state_partial(&self) -> PathBuf {
+        self.dir.join("suspend.state.part")
+    }
+}
+
+/// A virtio NIC on a pre-created tap device (for when networks arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    /// The netdev id, unique per VM (`n0`, `n1`, ...).
+    pub id: String,
+    /// The host tap device QEMU opens.
+    pub ifname: String,
+    pub mac: String,
+}
+
+/// Everything that goes on the command line of one VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuArgs {
+    pub uuid: String,
+    pub paths: VmPaths,
+    pub memory_mb: i64,
+    pub vcpus: i64,
+    pub accel: Accel,
+    /// Attach `config.img` as a read-only virtio disk.
+    pub config_drive: bool,
+    /// No NICs means `-nic none`.
+    pub nics: Vec<Nic>,
+    /// Restore from this saved-state file (`-incoming "exec:cat <file>"`).
+    pub incoming: Option<PathBuf>,
+}
+
+/// A path as a QEMU option value: commas are doubled (QEMU's escape in `key=value,...`).
+pub fn opt_path(p: &Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
+/// A path quoted for `/bin/sh` (used in `exec:` migration URIs).
+pub fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// True for the 8-4-4-4-12 hex form QEMU's `-uuid` accepts.
+pub fn is_canonical_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl QemuArgs {
+    /// The arguments after `qemu-system-x86_64`.
+    pub fn to_args(&self) -> Vec<String> {
+        let p = &self.paths;
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+        push(&["-name", &format!("guest={},debug-threads=on", self.uuid)]);
+        if is_canonical_uuid(&self.uuid) {
+            push(&["-uuid", &self.uuid]);
+        }
+        push(&["-machine", "pc", "-nodefaults", "-no-user-config"]);
+        push(&["-display", "none"]);
+        match self.accel {
+            Accel::Kvm => push(&["-accel", "kvm"]),
+            Accel::Tcg if self.vcpus > 1 => push(&["-accel", "tcg,tb-size=32,thread=multi"]),
+            Accel::Tcg => push(&["-accel", "tcg,tb-size=32"]),
+        }
+        push(&["-m", &self.memory_mb.to_string()]);
+        push(&["-smp", &self.vcpus.to_string()]);
+        push(&[
+            "-drive",
+            &format!("if=none,id=root,file={},format=qcow2", opt_path(&p.disk())),
+            "-device",
+            "virtio-blk-pci,drive=root,bootindex=0",
+        ]);
+        if self.config_drive {
+            push(&[
+                "-drive",
+                &format!(
+                    "if=none,id=config,file={},format=raw,readonly=on",
+                    opt_path(&p.config_drive())
+                ),
+                "-device",
+                "virtio-blk-pci,drive=config",
+            ]);
+        }
+        if self.nics.is_empty() {
+            push(&["-nic", "none"]);
+        }
+        for nic in &self.nics {
+            push(&[
+                "-netdev",
+                &format!(
+                    "tap,id={},ifname={},script=no,downscript=no",
+                    nic.id, nic.ifname
+                ),
+                "-device",
+                &format!("virtio-net-pci,netdev={},mac={}", nic.id, nic.mac),
+            ]);
+        }
+        push(&[
+            "-qmp",
+            &format!("unix:{},server=on,wait=off", opt_path(&p.qmp())),
+        ]);
+        push(&[
+            "-chardev",
+            &format!(
+                "socket,id=ser0,path={},server=on,wait=off,logfile={},logappend=on",
+                opt_path(&p.serial()),
+                opt_path(&p.console())
+            ),
+            "-serial",
+            "chardev:ser0",
+        ]);
+        if let Some(file) = &self.incoming {
+            push(&["-incoming", &format!("exec:cat {}", shell_quote(file))]);
+        }
+        push(&["-daemonize", "-pidfile", &p.pidfile().display().to_string()]);
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const UUID: &str = "0b5b6c4e-3c0a-4bd4-9d1e-2f0b1d7e0c01";
+
+    fn args(vcpus: i64, accel: Accel) -> QemuArgs {
+        QemuArgs {
+            uuid: UUID.into(),
+            paths: VmPaths::new(Path::new("/var/lib/ft/instances"), UUID),
+            memory_mb: 256,
+            vcpus,
+            accel,
+            config_drive: false,
+            nics: vec![],
+            incoming: None,
+        }
+    }
+
+    /// The value following `flag` each time it occurs.
+    fn values(a: &[String], flag: &str) -> Vec<String> {
+        a.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .collect()
+    }
+
+    #[test]
+    fn builds_a_daemonized_tcg_vm_with_qmp_serial_log_and_no_nic() {
+        let a = args(1, Accel::Tcg).to_args();
+        let dir = format!("/var/lib/ft/instances/{UUID}");
+        assert_eq!(values(&a, "-machine"), ["pc"]);
+        assert_eq!(values(&a, "-accel"), ["tcg,tb-size=32"]);
+        assert_eq!(values(&a, "-m"), ["256"]);
+        assert_eq!(values(&a, "-smp"), ["1"]);
+        assert_eq!(values(&a, "-uuid"), [UUID]);
+        assert_eq!(values(&a, "-nic"), ["none"]);
+        assert_eq!(values(&a, "-display"), ["none"]);
+        for flag in ["-nodefaults", "-no-user-config", "-daemonize"] {
+            assert!(a.iter().any(|x| x == flag), "{flag} missing: {a:?}");
+        }
+        assert_eq!(values(&a, "-pidfile"), [format!("{dir}/qemu.pid")]);
+        assert_eq!(
+            values(&a, "-drive"),
+            [format!(
+                "if=none,id=root,file={dir}/disk.qcow2,format=qcow2"
+            )]
+        );
+        assert_eq!(
+            values(&a, "-device"),
+            ["virtio-blk-pci,drive=root,bootindex=0"]
+        );
+        assert_eq!(
+            values(&a, "-qmp"),
+            [format!("unix:{dir}/qmp.sock,server=on,wait=off")]
+        );
+        assert_eq!(
+            values(&a, "-chardev"),
+            [format!(
+                "socket,id=ser0,path={dir}/serial.sock,server=on,wait=off,\
+                 logfile={dir}/console.log,logappend=on"
+            )]
+        );
+        assert_eq!(values(&a, "-serial"), ["chardev:ser0"]);
+        assert!(values(&a, "-incoming").is_empty());
+        // Every argument names the instance dir somewhere: /proc/<pid>/cmdline proves ownership.
+        assert!(a.iter().any(|x| x.contains(&dir)));
+    }
+
+    #[test]
+    fn smp_uses_multithreaded_tcg_and_kvm_is_plain() {
+        let a = args(2, Accel::Tcg).to_args();
+        assert_eq!(values(&a, "-accel"), ["tcg,tb-size=32,thread=multi"]);
+        assert_eq!(values(&a, "-smp"), ["2"]);
+        let a = args(2, Accel::Kvm).to_args();
+        assert_eq!(values(&a, "-accel"), ["kvm"]);
+    }
+
+    #[test]
+    fn adds_config_drive_nics_and_incoming() {
+        let mut q = args(1, Accel::Tcg);
+        q.config_drive = true;
+        q.nics = vec![
+            Nic {
+                id: "n0".into(),
+                ifname: "tap-a".into(),
+                mac: "52:54:00:aa:01:10".into(),
+            },
+            Nic {
+                id: "n1".into(),
+                ifname: "tap-b".into(),
+                mac: "52:54:00:aa:01:11".into(),
+            },
+        ];
+        q.incoming = Some(q.paths.saved_state());
+        let a = q.to_args();
+        let dir = format!("/var/lib/ft/instances/{UUID}");
+        assert_eq!(
+            values(&a, "-drive")[1],
+            format!("if=none,id=config,file={dir}/config.img,format=raw,readonly=on")
+        );
+        assert!(values(&a, "-nic").is_empty());
+        assert_eq!(
+            values(&a, "-netdev"),
+            [
+                "tap,id=n0,ifname=tap-a,script=no,downscript=no",
+                "tap,id=n1,ifname=tap-b,script=no,downscript=no"
+            ]
+        );
+        assert_eq!(
+            values(&a, "-device"),
+            [
+                "virtio-blk-pci,drive=root,bootindex=0",
+                "virtio-blk-pci,drive=config",
+                "virtio-net-pci,netdev=n0,mac=52:54:00:aa:01:10",
+                "virtio-net-pci,netdev=n1,mac=52:54:00:aa:01:11"
+            ]
+        );
+        assert_eq!(
+            values(&a, "-incoming"),
+            [format!("exec:cat '{dir}/suspend.state'")]
+        );
+    }
+
+    #[test]
+    fn escapes_commas_and_quotes_and_skips_odd_uuids() {
+        let mut q = args(1, Accel::Tcg);
+        q.uuid = "vm1".into();
+        q.paths = VmPaths::new(Path::new("/tmp/a,b'c"), "vm1");
+        q.incoming = Some(q.paths.saved_state());
+        let a = q.to_args();
+        assert!(values(&a, "-uuid").is_empty());
+        assert_eq!(
+            values(&a, "-drive"),
+            ["if=none,id=root,file=/tmp/a,,b'c/vm1/disk.qcow2,format=qcow2"]
+        );
+        assert_eq!(
+            values(&a, "-incoming"),
+            [r"exec:cat '/tmp/a,b'\''c/vm1/suspend.state'"]
+        );
+        assert!(is_canonical_uuid(UUID));
+        assert!(!is_canonical_uuid("0b5b6c4e3c0a4bd49d1e2f0b1d7e0c01"));
+        assert!(!is_canonical_uuid("0b5b6c4e-3c0a-4bd4-9d1e-2f0b1d7e0c0z"));
+    }
+}
