@@ -20,8 +20,9 @@ mod check;
 mod enforcer;
 pub mod glance;
 pub mod keystone;
-pub mod placement;
+pub mod nova;
 mod parser;
+pub mod placement;
 
 use std::collections::BTreeMap;
 

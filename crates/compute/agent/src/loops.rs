@@ -77,7 +77,12 @@ impl Heartbeat {
             }
         }
         let report = ConductorReport::Heartbeat {
-            service: Box::new(node::service(cfg, &self.service_uuid, &self.node_uuid, &host)),
+            service: Box::new(node::service(
+                cfg,
+                &self.service_uuid,
+                &self.node_uuid,
+                &host,
+            )),
         };
         if cast(&*self.bus, &report).await {
             tracing::debug!(host = %cfg.host, "heartbeat sent");

@@ -32,7 +32,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Mv {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Mv>().copied().unwrap_or(Mv(MIN_MINOR)))
+        Ok(parts
+            .extensions
+            .get::<Mv>()
+            .copied()
+            .unwrap_or(Mv(MIN_MINOR)))
     }
 }
 
@@ -46,7 +50,10 @@ fn requested(req: &Request) -> Option<String> {
         let Ok(text) = v.to_str() else { continue };
         for part in text.split(',') {
             let mut words = part.split_whitespace();
-            if words.next().is_some_and(|w| w.eq_ignore_ascii_case("compute")) {
+            if words
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("compute"))
+            {
                 return Some(words.collect::<Vec<_>>().join(" "));
             }
         }
@@ -58,11 +65,17 @@ fn requested(req: &Request) -> Option<String> {
 }
 
 fn parse(ver: Option<String>) -> Result<Mv, Bad> {
-    let Some(ver) = ver else { return Ok(Mv(MIN_MINOR)) };
+    let Some(ver) = ver else {
+        return Ok(Mv(MIN_MINOR));
+    };
     if ver.eq_ignore_ascii_case("latest") {
         return Ok(Mv(MAX_MINOR));
     }
-    let bad = || Bad::Malformed(format!("API Version String {ver} is of invalid format. Must be of format MajorNum.MinorNum."));
+    let bad = || {
+        Bad::Malformed(format!(
+            "API Version String {ver} is of invalid format. Must be of format MajorNum.MinorNum."
+        ))
+    };
     let (maj, min) = ver.split_once('.').ok_or_else(bad)?;
     let maj: u32 = maj.trim().parse().map_err(|_| bad())?;
     let min: u32 = min.trim().parse().map_err(|_| bad())?;
@@ -85,7 +98,10 @@ pub async fn negotiate(mut req: Request, next: Next) -> Response {
         }
         Err(Bad::Malformed(m)) => (
             Mv(MIN_MINOR),
-            (StatusCode::BAD_REQUEST, axum::Json(json!({"badRequest": {"code": 400, "message": m}})))
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"badRequest": {"code": 400, "message": m}})),
+            )
                 .into_response(),
         ),
         Err(Bad::Unacceptable(m)) => (

@@ -73,7 +73,9 @@ where
 pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let db = Db::connect(&url, 4, std::time::Duration::from_secs(5)).await.unwrap();
+    let db = Db::connect(&url, 4, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     let s = Store::new(db);
     s.migrate().await.unwrap();
     (s, dir)

@@ -58,6 +58,12 @@ impl Compute {
         bus: Arc<dyn Bus>,
         cfg: ComputeConfig,
     ) -> Self {
-        Compute { store, placement, images, bus, cfg }
+        Compute {
+            store,
+            placement,
+            images,
+            bus,
+            cfg,
+        }
     }
 }

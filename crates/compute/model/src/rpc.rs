@@ -48,33 +48,63 @@ pub struct InstanceSpec {
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 pub enum AgentRequest {
     /// Fetch the image into the cache, create the overlay and boot. Reply: [`PowerReply`].
-    Spawn { spec: InstanceSpec },
+    Spawn {
+        spec: InstanceSpec,
+    },
     /// Stop the VM (hard) and remove everything the instance has on the host. Reply: `{}`.
-    Destroy { uuid: String },
+    Destroy {
+        uuid: String,
+    },
     /// Graceful power-off (ACPI) with a hard-kill fallback after `timeout_secs`. Reply: [`PowerReply`].
-    PowerOff { uuid: String, timeout_secs: u64 },
+    PowerOff {
+        uuid: String,
+        timeout_secs: u64,
+    },
     /// Boot an existing instance again from its overlay. Reply: [`PowerReply`].
-    PowerOn { spec: InstanceSpec },
+    PowerOn {
+        spec: InstanceSpec,
+    },
     /// Soft (ACPI reset / power cycle) or hard (QMP `system_reset`) reboot. Reply: [`PowerReply`].
-    Reboot { uuid: String, hard: bool },
-    Pause { uuid: String },
-    Unpause { uuid: String },
+    Reboot {
+        uuid: String,
+        hard: bool,
+    },
+    Pause {
+        uuid: String,
+    },
+    Unpause {
+        uuid: String,
+    },
     /// Save the VM's state to disk and stop its process. Reply: [`PowerReply`].
-    Suspend { uuid: String },
+    Suspend {
+        uuid: String,
+    },
     /// Restore a suspended VM. Reply: [`PowerReply`].
-    Resume { spec: InstanceSpec },
+    Resume {
+        spec: InstanceSpec,
+    },
     /// The serial console log, the last `length` lines when given. Reply: [`ConsoleReply`].
-    ConsoleOutput { uuid: String, length: Option<i64> },
+    ConsoleOutput {
+        uuid: String,
+        length: Option<i64>,
+    },
     /// Write a flattened copy of the root disk and upload it as the (queued) image
     /// `image_id`. Reply: `{}`.
-    Snapshot { uuid: String, image_id: String },
+    Snapshot {
+        uuid: String,
+        image_id: String,
+    },
     /// Apply a new flavor: power off, grow the disk, boot with the new CPU/RAM. Reply:
     /// [`PowerReply`].
-    Resize { spec: InstanceSpec },
+    Resize {
+        spec: InstanceSpec,
+    },
     /// The power state of every instance the agent knows. Reply: [`StatesReply`].
     PowerStates {},
     /// Destroy every instance on the host that is not in `keep`. Reply: [`SyncReply`].
-    Sync { keep: Vec<String> },
+    Sync {
+        keep: Vec<String>,
+    },
 }
 
 impl AgentRequest {
@@ -125,7 +155,10 @@ pub enum ConductorReport {
     /// Sent at start and every heartbeat interval.
     Heartbeat { service: Box<crate::ComputeService> },
     /// A VM changed power state on its own (died, shut itself down).
-    PowerStateChanged { uuid: String, power_state: PowerState },
+    PowerStateChanged {
+        uuid: String,
+        power_state: PowerState,
+    },
 }
 
 impl ConductorReport {
@@ -151,14 +184,20 @@ mod tests {
 
     #[test]
     fn requests_round_trip_through_the_wire_form() {
-        let r = AgentRequest::PowerOff { uuid: "u1".into(), timeout_secs: 30 };
+        let r = AgentRequest::PowerOff {
+            uuid: "u1".into(),
+            timeout_secs: 30,
+        };
         let (m, a) = r.to_wire().unwrap();
         assert_eq!(m, "power_off");
         assert_eq!(a, serde_json::json!({"uuid": "u1", "timeout_secs": 30}));
         assert_eq!(AgentRequest::from_wire(&m, a).unwrap(), r);
         let (m, a) = AgentRequest::PowerStates {}.to_wire().unwrap();
         assert_eq!(m, "power_states");
-        assert_eq!(AgentRequest::from_wire(&m, a).unwrap(), AgentRequest::PowerStates {});
+        assert_eq!(
+            AgentRequest::from_wire(&m, a).unwrap(),
+            AgentRequest::PowerStates {}
+        );
         assert!(AgentRequest::from_wire("nope", serde_json::json!({})).is_err());
     }
 }

@@ -238,21 +238,38 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for v in [VmState::Active, VmState::ShelvedOffloaded, VmState::SoftDeleted] {
+        for v in [
+            VmState::Active,
+            VmState::ShelvedOffloaded,
+            VmState::SoftDeleted,
+        ] {
             assert_eq!(VmState::parse(v.as_str()), Some(v));
         }
-        for t in [TaskState::PoweringOff, TaskState::Deleting, TaskState::ResizeFinish] {
+        for t in [
+            TaskState::PoweringOff,
+            TaskState::Deleting,
+            TaskState::ResizeFinish,
+        ] {
             assert_eq!(TaskState::parse(t.as_str()), Some(t));
         }
-        assert_eq!(PowerState::from_code(PowerState::Suspended.code()), PowerState::Suspended);
+        assert_eq!(
+            PowerState::from_code(PowerState::Suspended.code()),
+            PowerState::Suspended
+        );
     }
 
     #[test]
     fn status_follows_nova() {
         assert_eq!(status(VmState::Active, None), "ACTIVE");
-        assert_eq!(status(VmState::Active, Some(TaskState::RebootingHard)), "HARD_REBOOT");
+        assert_eq!(
+            status(VmState::Active, Some(TaskState::RebootingHard)),
+            "HARD_REBOOT"
+        );
         assert_eq!(status(VmState::Stopped, None), "SHUTOFF");
         assert_eq!(status(VmState::Resized, None), "VERIFY_RESIZE");
-        assert_eq!(status(VmState::Building, Some(TaskState::Spawning)), "BUILD");
+        assert_eq!(
+            status(VmState::Building, Some(TaskState::Spawning)),
+            "BUILD"
+        );
     }
 }

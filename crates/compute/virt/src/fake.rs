@@ -134,7 +134,12 @@ impl VirtDriver for FakeDriver {
 
     async fn reboot(&self, uuid: &str, hard: bool) -> Result<PowerState> {
         let from: &[PowerState] = if hard {
-            &[PowerState::Running, PowerState::Shutdown, PowerState::Crashed, PowerState::Paused]
+            &[
+                PowerState::Running,
+                PowerState::Shutdown,
+                PowerState::Crashed,
+                PowerState::Paused,
+            ]
         } else {
             &[PowerState::Running]
         };
@@ -172,7 +177,12 @@ impl VirtDriver for FakeDriver {
     }
 
     async fn resume(&self, spec: &VmSpec) -> Result<PowerState> {
-        self.transition(&spec.uuid, &[PowerState::Suspended], PowerState::Running, "resume")
+        self.transition(
+            &spec.uuid,
+            &[PowerState::Suspended],
+            PowerState::Running,
+            "resume",
+        )
     }
 
     async fn info(&self, uuid: &str) -> Result<VmInfo> {
@@ -239,9 +249,16 @@ mod tests {
     async fn states_move_like_a_real_vm() {
         let d = FakeDriver::new(4, 4096, 40);
         assert_eq!(d.spawn(&spec("a")).await.unwrap(), PowerState::Running);
-        assert_eq!(d.spawn(&spec("a")).await.unwrap(), PowerState::Running, "idempotent");
+        assert_eq!(
+            d.spawn(&spec("a")).await.unwrap(),
+            PowerState::Running,
+            "idempotent"
+        );
         assert_eq!(d.pause("a").await.unwrap(), PowerState::Paused);
-        assert!(matches!(d.reboot("a", false).await, Err(VirtError::InvalidState(_))));
+        assert!(matches!(
+            d.reboot("a", false).await,
+            Err(VirtError::InvalidState(_))
+        ));
         assert_eq!(d.unpause("a").await.unwrap(), PowerState::Running);
         assert_eq!(d.suspend("a").await.unwrap(), PowerState::Suspended);
         assert_eq!(d.resume(&spec("a")).await.unwrap(), PowerState::Running);
