@@ -9,14 +9,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-/// Debian packages `ferrostack up` needs on the host (QEMU for guests, dnsmasq for DHCP,
-/// nftables and iproute2 for the data plane).
+/// Debian packages `ferrostack up` needs on the host (QEMU for guests, mtools for their
+/// config drives, dnsmasq for DHCP, nftables and iproute2 for the data plane, ssh-keygen and
+/// openssl for generated keypairs).
 pub const UP_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "qemu-utils",
+    "mtools",
     "dnsmasq-base",
     "nftables",
     "iproute2",
+    "openssh-client",
+    "openssl",
 ];
 
 /// Debian packages the tiny guest image build (`guest/build-image.sh`) and its boot tests need,

@@ -6,17 +6,38 @@ use identity_domain::Identity;
 /// `(service, catalog type, name, description, path under the base URL)`.
 pub const SERVICES: &[(&str, &str, &str, &str, &str)] = &[
     ("image", "image", "glance", "Image Service", "/image"),
-    ("placement", "placement", "placement", "Placement Service", "/placement"),
+    (
+        "placement",
+        "placement",
+        "placement",
+        "Placement Service",
+        "/placement",
+    ),
+    (
+        "compute",
+        "compute",
+        "nova",
+        "Compute Service",
+        "/compute/v2.1",
+    ),
 ];
 
 /// Registers `service` (a name from [`SERVICES`]) with its public, internal and admin endpoints
 /// at `base_url` + its path, in `region`. Unknown names are ignored (identity registers itself
 /// in bootstrap).
-pub async fn register(identity: &Identity, service: &str, base_url: &str, region: &str) -> anyhow::Result<()> {
+pub async fn register(
+    identity: &Identity,
+    service: &str,
+    base_url: &str,
+    region: &str,
+) -> anyhow::Result<()> {
     let Some((_, kind, name, description, path)) = SERVICES.iter().find(|s| s.0 == service) else {
         return Ok(());
     };
-    let sid = identity.service_ensure(kind, name, description).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sid = identity
+        .service_ensure(kind, name, description)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for iface in INTERFACES {
         identity
             .endpoint_ensure(&sid, iface, region, &format!("{base_url}{path}"))

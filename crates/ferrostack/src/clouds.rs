@@ -22,7 +22,9 @@ fn entry(cfg: &Config, base_url: &str, password: &str) -> Value {
 
 fn merge_into(path: &Path, cloud: Value) -> anyhow::Result<()> {
     let mut doc: Value = match std::fs::read_to_string(path) {
-        Ok(text) => serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))?,
+        Ok(text) => {
+            serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))?
+        }
         Err(_) => Value::Mapping(Mapping::new()),
     };
     if !doc.is_mapping() {

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod clouds;
+pub mod compute;
 pub mod seed;
 pub mod server;
 

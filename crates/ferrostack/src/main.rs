@@ -8,7 +8,11 @@ use common_config::Config;
 use ferrostack::{start, StartOptions};
 
 #[derive(Parser)]
-#[command(name = "ferrostack", version, about = "An OpenStack-compatible cloud in one binary")]
+#[command(
+    name = "ferrostack",
+    version,
+    about = "An OpenStack-compatible cloud in one binary"
+)]
 struct Cli {
     /// Configuration file (TOML). Defaults to ./ferrostack.toml if present.
     #[arg(long, global = true, env = "FERROSTACK_CONFIG")]
@@ -83,7 +87,7 @@ enum AdminCmd {
         #[arg(long)]
         no_user_clouds_yaml: bool,
         /// Services to register in the catalog besides identity, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "image,placement")]
+        #[arg(long, value_delimiter = ',', default_value = "image,placement,compute")]
         services: Vec<String>,
     },
     /// Configuration commands.
@@ -118,7 +122,8 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         let p = PathBuf::from("ferrostack.toml");
         p.exists().then_some(p)
     });
-    let mut cfg = Config::load(file.as_deref(), std::env::vars()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut cfg =
+        Config::load(file.as_deref(), std::env::vars()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(d) = &cli.data_dir {
         cfg.data_dir = d.clone();
     }
@@ -157,9 +162,14 @@ async fn run_until_signal(cfg: Config, opts: StartOptions) -> anyhow::Result<()>
         "ferrostack is up; identity at {}/identity/v3",
         running.base_url
     );
-    println!("ferrostack is up at {} (identity: {}/identity/v3)", running.base_url, running.base_url);
+    println!(
+        "ferrostack is up at {} (identity: {}/identity/v3)",
+        running.base_url, running.base_url
+    );
     if running.admin_password.is_some() {
-        println!("admin credentials written to clouds.yaml: openstack --os-cloud ferrostack token issue");
+        println!(
+            "admin credentials written to clouds.yaml: openstack --os-cloud ferrostack token issue"
+        );
     }
     let stop = running.shutdown_sender();
     wait_for_signal().await;
@@ -176,29 +186,53 @@ async fn main() -> anyhow::Result<()> {
     let mut cfg = load_config(&cli)?;
     common_observability::init_tracing(&cfg.log.filter, &cfg.log.format);
     match cli.cmd {
-        Cmd::Up { listen, no_user_clouds_yaml, seed_images } => {
+        Cmd::Up {
+            listen,
+            no_user_clouds_yaml,
+            seed_images,
+        } => {
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
             let opts = StartOptions {
-                services: vec!["identity".into(), "image".into(), "placement".into()],
+                services: vec![
+                    "identity".into(),
+                    "image".into(),
+                    "placement".into(),
+                    "compute".into(),
+                ],
                 bootstrap: true,
                 user_clouds_yaml: !no_user_clouds_yaml,
                 seed_images,
             };
             run_until_signal(cfg, opts).await
         }
-        Cmd::Serve { role, services, listen } => {
+        Cmd::Serve {
+            role,
+            services,
+            listen,
+        } => {
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
             if role != "api" {
                 bail!("role {role:?} is not available yet (available: api)");
             }
-            run_until_signal(cfg, StartOptions { services, bootstrap: false, user_clouds_yaml: false, seed_images: Vec::new() }).await
+            run_until_signal(
+                cfg,
+                StartOptions {
+                    services,
+                    bootstrap: false,
+                    user_clouds_yaml: false,
+                    seed_images: Vec::new(),
+                },
+            )
+            .await
         }
         Cmd::Admin { cmd } => match cmd {
-            AdminCmd::Db { cmd: DbCmd::Migrate } => {
+            AdminCmd::Db {
+                cmd: DbCmd::Migrate,
+            } => {
                 let db = ferrostack::server::open_db(&cfg).await?;
                 db.close().await;
                 println!("migrations applied");
@@ -210,13 +244,19 @@ async fn main() -> anyhow::Result<()> {
                     FernetCmd::Setup => repo.setup().map_err(|e| anyhow::anyhow!("{e}"))?,
                     FernetCmd::Rotate => {
                         repo.setup().map_err(|e| anyhow::anyhow!("{e}"))?;
-                        repo.rotate(cfg.identity.fernet_max_active_keys).map_err(|e| anyhow::anyhow!("{e}"))?
+                        repo.rotate(cfg.identity.fernet_max_active_keys)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?
                     }
                 }
                 println!("fernet keys in {}", repo.path().display());
                 Ok(())
             }
-            AdminCmd::Bootstrap { password, public_url, no_user_clouds_yaml, services } => {
+            AdminCmd::Bootstrap {
+                password,
+                public_url,
+                no_user_clouds_yaml,
+                services,
+            } => {
                 if let Some(u) = public_url {
                     cfg.server.public_url = u;
                 }
@@ -235,10 +275,15 @@ async fn main() -> anyhow::Result<()> {
                     ferrostack::clouds::write(&cfg, &base, pw, !no_user_clouds_yaml)?;
                 }
                 db.close().await;
-                println!("bootstrapped: admin user {} in project {}", b.admin_user_id, b.admin_project_id);
+                println!(
+                    "bootstrapped: admin user {} in project {}",
+                    b.admin_user_id, b.admin_project_id
+                );
                 Ok(())
             }
-            AdminCmd::Config { cmd: ConfigCmd::Dump } => {
+            AdminCmd::Config {
+                cmd: ConfigCmd::Dump,
+            } => {
                 print!("{}", cfg.dump());
                 Ok(())
             }

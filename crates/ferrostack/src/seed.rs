@@ -26,6 +26,21 @@ pub fn parse_seed(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// A file's bytes as an upload body, read in 1 MiB chunks.
+pub(crate) fn file_body(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::try_unfold(file, |mut f| async move {
+        let mut buf = vec![0u8; CHUNK];
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok::<_, std::io::Error>(None);
+        }
+        buf.truncate(n);
+        Ok(Some((Bytes::from(buf), f)))
+    })
+}
+
 /// What seeding one image did.
 enum Seeded {
     Created { id: String, size: u64 },
@@ -105,16 +120,7 @@ async fn seed_one(
     };
     let id = img.id.clone();
     let kept = img.clone();
-    let body = futures_util::stream::try_unfold(file, |mut f| async move {
-        let mut buf = vec![0u8; CHUNK];
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            return Ok::<_, std::io::Error>(None);
-        }
-        buf.truncate(n);
-        Ok(Some((Bytes::from(buf), f)))
-    });
-    if let Err(e) = images.image_upload(img, Some(size), body).await {
+    if let Err(e) = images.image_upload(img, Some(size), file_body(file)).await {
         // No empty `queued` image is left behind by a seed that cannot succeed.
         if created {
             if let Err(d) = images.image_delete(&kept).await {

@@ -40,7 +40,12 @@ pub struct StartOptions {
 impl Default for StartOptions {
     fn default() -> Self {
         StartOptions {
-            services: vec!["identity".into(), "image".into(), "placement".into()],
+            services: vec![
+                "identity".into(),
+                "image".into(),
+                "placement".into(),
+                "compute".into(),
+            ],
             bootstrap: true,
             user_clouds_yaml: false,
             seed_images: Vec::new(),
@@ -58,6 +63,8 @@ pub struct Running {
     pub bus: Arc<dyn common_bus::Bus>,
     /// The admin password when this start set it.
     pub admin_password: Option<String>,
+    /// The compute service's background parts (conductor, this host's agents).
+    pub compute: Option<crate::compute::Background>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -69,6 +76,9 @@ impl Running {
             let _ = tx.send(());
         }
         let res = (&mut self.task).await;
+        if let Some(c) = self.compute.take() {
+            c.stop().await;
+        }
         self.db.close().await;
         res??;
         Ok(())
@@ -98,26 +108,46 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    identity_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    image_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    placement_db::Store::new(db.clone()).migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    identity_db::Store::new(db.clone())
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    image_db::Store::new(db.clone())
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    placement_db::Store::new(db.clone())
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    compute_db::Store::new(db.clone())
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(db)
 }
 
 /// The identity domain service over `db`.
 pub fn identity(cfg: &Config, db: &Db) -> anyhow::Result<Identity> {
     let keys = KeyRepository::new(cfg.fernet_key_repository());
-    Identity::new(identity_db::Store::new(db.clone()), cfg.identity.clone(), keys)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    Identity::new(
+        identity_db::Store::new(db.clone()),
+        cfg.identity.clone(),
+        keys,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Loads the identity policy: defaults plus the optional policy file.
 pub fn identity_policy(cfg: &Config) -> anyhow::Result<Enforcer> {
-    let mut e = Enforcer::new(common_policy::keystone::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut e =
+        Enforcer::new(common_policy::keystone::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !cfg.identity.policy_file.is_empty() {
         let text = std::fs::read_to_string(&cfg.identity.policy_file)
             .with_context(|| format!("read policy file {}", cfg.identity.policy_file))?;
-        e = e.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        e = e
+            .with_overrides(&text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(e)
 }
@@ -125,19 +155,30 @@ pub fn identity_policy(cfg: &Config) -> anyhow::Result<Enforcer> {
 /// The image domain service over `db` and the filesystem store, recovered from any crash.
 pub async fn image(cfg: &Config, db: &Db) -> anyhow::Result<image_domain::Images> {
     let dir = cfg.image_store_dir();
-    let store = image_store::FsStore::open(&dir).with_context(|| format!("open image store {}", dir.display()))?;
-    let images = image_domain::Images::new(image_db::Store::new(db.clone()), Arc::new(store), cfg.image.clone());
-    images.recover().await.map_err(|e| anyhow::anyhow!("recover image store: {e}"))?;
+    let store = image_store::FsStore::open(&dir)
+        .with_context(|| format!("open image store {}", dir.display()))?;
+    let images = image_domain::Images::new(
+        image_db::Store::new(db.clone()),
+        Arc::new(store),
+        cfg.image.clone(),
+    );
+    images
+        .recover()
+        .await
+        .map_err(|e| anyhow::anyhow!("recover image store: {e}"))?;
     Ok(images)
 }
 
 /// Loads the image policy: Glance's defaults plus the optional policy file.
 pub fn image_policy(cfg: &Config) -> anyhow::Result<Enforcer> {
-    let mut e = Enforcer::new(common_policy::glance::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut e =
+        Enforcer::new(common_policy::glance::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !cfg.image.policy_file.is_empty() {
         let text = std::fs::read_to_string(&cfg.image.policy_file)
             .with_context(|| format!("read policy file {}", cfg.image.policy_file))?;
-        e = e.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        e = e
+            .with_overrides(&text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(e)
 }
@@ -156,7 +197,10 @@ async fn healthz(State(t): State<Top>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(t): State<Top>) -> impl IntoResponse {
-    ([("content-type", "text/plain; version=0.0.4")], t.metrics.render())
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        t.metrics.render(),
+    )
 }
 
 /// Wraps one service's router with the shared layers: token validation (when `auth` is
@@ -173,9 +217,14 @@ fn wrap_service(
         None => router,
     };
     router
-        .layer(axum::middleware::from_fn(move |req, next| service_layer(dialect.clone(), req, next)))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            service_layer(dialect.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn_with_state(
-            ObserveState { service, metrics: metrics.clone() },
+            ObserveState {
+                service,
+                metrics: metrics.clone(),
+            },
             observe_layer,
         ))
 }
@@ -184,14 +233,21 @@ fn wrap_service(
 /// a service's version document answers with and without the trailing slash.
 fn mount(app: Router, prefix: &str, router: Router) -> Router {
     use tower::ServiceExt as _;
-    let root = router.clone().map_request(|mut req: axum::extract::Request| {
-        let path = req.uri().query().map(|q| format!("/?{q}")).unwrap_or_else(|| "/".into());
-        if let Ok(u) = path.parse() {
-            *req.uri_mut() = u;
-        }
-        req
-    });
-    app.route_service(&format!("{prefix}/"), root).nest(prefix, router)
+    let root = router
+        .clone()
+        .map_request(|mut req: axum::extract::Request| {
+            let path = req
+                .uri()
+                .query()
+                .map(|q| format!("/?{q}"))
+                .unwrap_or_else(|| "/".into());
+            if let Ok(u) = path.parse() {
+                *req.uri_mut() = u;
+            }
+            req
+        });
+    app.route_service(&format!("{prefix}/"), root)
+        .nest(prefix, router)
 }
 
 /// Binds, wires the services and starts serving in a background task.
@@ -206,18 +262,33 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     }
     let base_url = cfg.server.base_url();
     let db = open_db(&cfg).await?;
-    let bus = common_bus::connect(&cfg.bus.url).await.map_err(|e| anyhow::anyhow!("message bus: {e}"))?;
-    tracing::info!(kind = if cfg.bus.url == "inproc" { "in-process" } else { "amqp" }, "message bus connected");
+    let bus = common_bus::connect(&cfg.bus.url)
+        .await
+        .map_err(|e| anyhow::anyhow!("message bus: {e}"))?;
+    tracing::info!(
+        kind = if cfg.bus.url == "inproc" {
+            "in-process"
+        } else {
+            "amqp"
+        },
+        "message bus connected"
+    );
     let metrics = Arc::new(Metrics::new());
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::middleware::from_fn_with_state(
-            ObserveState { service: "ferrostack", metrics: metrics.clone() },
+            ObserveState {
+                service: "ferrostack",
+                metrics: metrics.clone(),
+            },
             observe_layer,
         ))
-        .with_state(Top { metrics: metrics.clone(), db: db.clone() });
+        .with_state(Top {
+            metrics: metrics.clone(),
+            db: db.clone(),
+        });
     let mut identity_svc = None;
     let mut admin_password = None;
     // The token validator every service's API uses; set up by the identity service, which
@@ -225,6 +296,7 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     let mut auth: Option<AuthState> = None;
     // For seeding: the image service and the bootstrap admin as its caller.
     let mut seeder: (Option<image_domain::Images>, Option<image_domain::Caller>) = (None, None);
+    let mut compute_bg = None;
     for svc in &opts.services {
         match svc.as_str() {
             "identity" => {
@@ -315,7 +387,25 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                 let router = wrap_service(placement_api::router(state), Dialect::Placement, "placement", Some(a), &metrics);
                 app = mount(app, "/placement", router);
             }
-            other => bail!("service {other:?} is not available yet (known: identity, image, placement)"),
+            "compute" => {
+                let Some(a) = auth.clone() else {
+                    bail!("the compute service needs the identity service mounted before it");
+                };
+                if opts.bootstrap {
+                    if let Some(id) = &identity_svc {
+                        crate::catalog::register(id, "compute", &base_url, &cfg.identity.region).await?;
+                    }
+                }
+                let images = match &seeder.0 {
+                    Some(i) => i.clone(),
+                    None => image(&cfg, &db).await?,
+                };
+                let (state, bg) = crate::compute::start(&cfg, &db, bus.clone(), images, opts.bootstrap, &base_url).await?;
+                compute_bg = Some(bg);
+                let router = wrap_service(compute_api::router(state), Dialect::Compute, "compute", Some(a), &metrics);
+                app = mount(app, "/compute", router);
+            }
+            other => bail!("service {other:?} is not available yet (known: identity, image, placement, compute)"),
         }
     }
     drop(auth);
@@ -330,11 +420,23 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     });
     tracing::info!(%addr, services = ?opts.services, "ferrostack listening");
     match seeder {
-        (Some(images), Some(admin)) => crate::seed::seed_images(&images, &admin, &opts.seed_images).await,
+        (Some(images), Some(admin)) => {
+            crate::seed::seed_images(&images, &admin, &opts.seed_images).await
+        }
         _ if !opts.seed_images.is_empty() => {
             tracing::error!("seed images need the image service and bootstrap; none seeded")
         }
         _ => {}
     }
-    Ok(Running { addr, base_url, identity: identity_svc, db, bus, admin_password, shutdown: Some(tx), task })
+    Ok(Running {
+        addr,
+        base_url,
+        identity: identity_svc,
+        db,
+        bus,
+        admin_password,
+        compute: compute_bg,
+        shutdown: Some(tx),
+        task,
+    })
 }

@@ -57,6 +57,12 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     cfg.identity.bootstrap_password = "admin-secret".into();
     cfg.rate_limit.token_per_user_per_sec = 0.0;
     cfg.rate_limit.token_per_addr_per_sec = 0.0;
+    // API tests check the compute API's behaviour (validation, quotas, isolation,
+    // scheduling), not VMs: they run the fake driver, explicitly. Real QEMU guests are
+    // booted by the compute agent's and the end-to-end tests.
+    cfg.compute.driver = "fake".into();
+    cfg.compute.heartbeat_secs = 1;
+    cfg.compute.power_sync_secs = 1;
     cfg
 }
 

@@ -22,6 +22,44 @@ pub use http::HttpResp;
 pub use process::Server;
 use serde_json::Value;
 
+/// Pids of the processes whose command line contains `dir` (other than this test process).
+pub fn processes_naming(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+impl Drop for Cloud {
+    /// Stops the server first (its guard kills it by PID), then every guest it started
+    /// (found by the data directory in their command line), before the directory goes.
+    fn drop(&mut self) {
+        self.server.take();
+        for pid in processes_naming(self.dir.path()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
 /// The cloud name in the clouds.yaml the binary writes.
 pub const CLOUD: &str = "ferrostack";
 
@@ -143,10 +181,20 @@ impl Cloud {
     /// [`Cloud::start`] with extra `up` arguments (e.g. `--seed-image tiny=PATH`), which
     /// [`Cloud::start_again`] passes again.
     pub fn start_with_args(up_args: &[&str]) -> Cloud {
+        Self::start_with_config("", up_args)
+    }
+
+    /// [`Cloud::start_with_args`] with a `ferrostack.toml` (the server runs in the data
+    /// directory and reads it from there), e.g. `[compute]\ndriver = "fake"`.
+    pub fn start_with_config(toml: &str, up_args: &[&str]) -> Cloud {
         let dir = tempfile::Builder::new()
             .prefix("ferrostack-e2e-")
             .tempdir()
             .unwrap_or_else(|e| panic!("create a temporary data dir: {e}"));
+        if !toml.is_empty() {
+            std::fs::write(dir.path().join("ferrostack.toml"), toml)
+                .unwrap_or_else(|e| panic!("write ferrostack.toml: {e}"));
+        }
         let up_args: Vec<String> = up_args.iter().map(|a| a.to_string()).collect();
         let server = Server::start_up(dir.path(), "127.0.0.1:0", &up_args, START_TIMEOUT);
         let base = server.base.clone();
@@ -172,7 +220,15 @@ impl Cloud {
         let listen = format!("127.0.0.1:{port}");
         let public = format!("http://{listen}");
         let out = ferrostack_cmd(dir.path())
-            .args(["--database", database_url, "admin", "bootstrap", "--public-url", &public, "--no-user-clouds-yaml"])
+            .args([
+                "--database",
+                database_url,
+                "admin",
+                "bootstrap",
+                "--public-url",
+                &public,
+                "--no-user-clouds-yaml",
+            ])
             .output()
             .unwrap_or_else(|e| panic!("run ferrostack admin bootstrap: {e}"));
         assert!(
@@ -204,6 +260,25 @@ impl Cloud {
             dir,
             base,
             up_args: Vec::new(),
+        }
+    }
+
+    /// Processes other than the server whose command line names this cloud's data directory:
+    /// the QEMU guests it started (they outlive the server on purpose, so that a restart
+    /// re-attaches to them).
+    pub fn guest_pids(&self) -> Vec<u32> {
+        let server = self.server.as_ref().map(Server::pid);
+        processes_naming(self.dir())
+            .into_iter()
+            .filter(|p| Some(*p) != server)
+            .collect()
+    }
+
+    /// Kills the server (SIGKILL, as a crash) and keeps the data directory and the guests.
+    pub fn kill(&mut self) {
+        match self.server.take() {
+            Some(s) => drop(s),
+            None => panic!("the server is not running"),
         }
     }
 

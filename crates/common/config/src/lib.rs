@@ -230,7 +230,10 @@ pub struct ComputeConfig {
     /// Memory (MiB) and disk (GiB) kept back for the host.
     pub reserved_host_memory_mb: i64,
     pub reserved_host_disk_gb: i64,
-    /// Capacity the `fake` driver reports.
+    /// With the `fake` driver: how many fake hosts (agents) this process runs, named
+    /// `<host>-1` … `<host>-N` (scheduling tests and scale benchmarks). 1 means just `<host>`.
+    pub fake_hosts: u32,
+    /// Capacity the `fake` driver reports per host.
     pub fake_vcpus: i64,
     pub fake_memory_mb: i64,
     pub fake_disk_gb: i64,
@@ -268,6 +271,7 @@ impl Default for ComputeConfig {
             disk_allocation_ratio: 1.0,
             reserved_host_memory_mb: 512,
             reserved_host_disk_gb: 0,
+            fake_hosts: 1,
             fake_vcpus: 32,
             fake_memory_mb: 131072,
             fake_disk_gb: 2048,
