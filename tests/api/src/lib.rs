@@ -72,8 +72,21 @@ impl TestCloud {
         Self::start_with(|_| {}).await
     }
 
+    /// Starts a cloud without the compute service, whose agent would register its host in
+    /// placement (for the placement tests, which count providers).
+    pub async fn start_without_compute() -> anyhow::Result<TestCloud> {
+        Self::start_opts(|_| {}, &["identity", "image", "placement"]).await
+    }
+
     /// Starts a cloud after `tweak` adjusts the configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestCloud> {
+        Self::start_opts(tweak, &["identity", "image", "placement", "compute"]).await
+    }
+
+    async fn start_opts(
+        tweak: impl FnOnce(&mut Config),
+        services: &[&str],
+    ) -> anyhow::Result<TestCloud> {
         let dir = tempfile::tempdir()?;
         let mut cfg = test_config(dir.path());
         let mut pg = None;
@@ -87,7 +100,11 @@ impl TestCloud {
         }
         tweak(&mut cfg);
         let password = cfg.identity.bootstrap_password.clone();
-        let running = start(cfg, StartOptions::default()).await?;
+        let opts = StartOptions {
+            services: services.iter().map(|s| s.to_string()).collect(),
+            ..StartOptions::default()
+        };
+        let running = start(cfg, opts).await?;
         let base = running.base_url.clone();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -248,7 +248,7 @@ async fn region_crud_hierarchy_and_errors() {
 async fn service_crud_and_errors() {
     let c = TestCloud::start().await.unwrap();
     let t = c.admin_token().await;
-    let r = post(&c, &t, "/services", json!({"service": {"type": "compute", "name": "nova", "description": "d", "extra_key": "v"}})).await;
+    let r = post(&c, &t, "/services", json!({"service": {"type": "dns", "name": "designate", "description": "d", "extra_key": "v"}})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let svc = &r.body["service"];
     assert_eq!(
@@ -289,21 +289,24 @@ async fn service_crud_and_errors() {
     }
     assert_eq!(count(&c, &t, "/services", "services").await, before);
 
-    assert_eq!(count(&c, &t, "/services?type=compute", "services").await, 1);
-    assert_eq!(count(&c, &t, "/services?name=nova", "services").await, 1);
+    assert_eq!(count(&c, &t, "/services?type=dns", "services").await, 1);
+    assert_eq!(
+        count(&c, &t, "/services?name=designate", "services").await,
+        1
+    );
     assert_eq!(count(&c, &t, "/services?name=nope", "services").await, 0);
 
     let p = patch(
         &c,
         &t,
         &format!("/services/{id}"),
-        json!({"service": {"enabled": false, "name": "nova2"}}),
+        json!({"service": {"enabled": false, "name": "designate2"}}),
     )
     .await;
     assert_eq!(p.status, 200, "{}", p.text);
     assert_eq!(p.body["service"]["enabled"], false);
-    assert_eq!(p.body["service"]["name"], "nova2");
-    assert_eq!(p.body["service"]["type"], "compute");
+    assert_eq!(p.body["service"]["name"], "designate2");
+    assert_eq!(p.body["service"]["type"], "dns");
     let p = patch(
         &c,
         &t,

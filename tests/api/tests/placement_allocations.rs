@@ -18,7 +18,7 @@ const USER: &str = "u0000000000000000000000000000001";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocations_lifecycle() {
-    let c = TestCloud::start().await.unwrap();
+    let c = TestCloud::start_without_compute().await.unwrap();
     let t = c.admin_token().await;
     let rp = mk_rp(&c, &t, "cn", None).await;
     set_inv(&c, &t, &rp, json!({"VCPU": {"total": 4, "allocation_ratio": 2.0}, "MEMORY_MB": {"total": 2048, "step_size": 256, "max_unit": 1024}})).await;
@@ -266,7 +266,7 @@ async fn allocations_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_never_overcommit() {
-    let c = Arc::new(TestCloud::start().await.unwrap());
+    let c = Arc::new(TestCloud::start_without_compute().await.unwrap());
     let t = c.admin_token().await;
     let rp = mk_rp(&c, &t, "busy", None).await;
     // Room for exactly 7 claims of 2 VCPU: (16 - 2) * 1.0 = 14.

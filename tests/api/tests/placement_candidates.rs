@@ -10,7 +10,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candidates() {
-    let c = TestCloud::start().await.unwrap();
+    let c = TestCloud::start_without_compute().await.unwrap();
     let t = c.admin_token().await;
     // cn1 (VCPU, MEMORY_MB) with two NUMA children holding VFs; cn2 small.
     let cn1 = mk_rp(&c, &t, "cn1", None).await;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_and_microversions() {
-    let c = TestCloud::start().await.unwrap();
+    let c = TestCloud::start_without_compute().await.unwrap();
     let r = preq(&c, Method::GET, "", None, None, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
@@ -50,7 +50,7 @@ async fn discovery_and_microversions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_crud_and_nesting() {
-    let c = TestCloud::start().await.unwrap();
+    let c = TestCloud::start_without_compute().await.unwrap();
     let t = c.admin_token().await;
     // Before 1.20 create is 201 with a Location and no body.
     let r = preq(
@@ -232,7 +232,7 @@ async fn provider_crud_and_nesting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classes_traits_inventories_aggregates() {
-    let c = TestCloud::start().await.unwrap();
+    let c = TestCloud::start_without_compute().await.unwrap();
     let t = c.admin_token().await;
     // Resource classes.
     let r = p(&c, Method::GET, "/resource_classes", &t, None).await;
@@ -574,7 +574,7 @@ async fn classes_traits_inventories_aggregates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_admin_is_forbidden() {
-    let c = TestCloud::start().await.unwrap();
+    let c = TestCloud::start_without_compute().await.unwrap();
     let admin = c.admin_token().await;
     let (_, _, member) = c.user_with_role(&admin, "pmember", "member").await;
     for (m, path) in [
