@@ -91,6 +91,23 @@ impl Agent {
                 let r = self.driver.resize(&vm).await;
                 power(self.settle(&spec.uuid, "resize the instance", r).await?)
             }
+            R::Rescue {
+                spec,
+                rescue_image_id,
+            } => {
+                let _g = self.lock(&spec.uuid).await?;
+                let vm = self.vm_spec(&spec).await?;
+                // The rescue image comes through the cache like a spawn's base image.
+                let image = self.cache.ensure(&rescue_image_id).await?;
+                let r = self.driver.rescue(&vm, &image.path, &image.format).await;
+                power(self.settle(&spec.uuid, "rescue the instance", r).await?)
+            }
+            R::Unrescue { spec } => {
+                let _g = self.lock(&spec.uuid).await?;
+                let vm = self.vm_spec(&spec).await?;
+                let r = self.driver.unrescue(&vm).await;
+                power(self.settle(&spec.uuid, "unrescue the instance", r).await?)
+            }
             R::PowerOff { uuid, timeout_secs } => {
                 let _g = self.lock(&uuid).await?;
                 // The host's limit caps what a request asks for (and keeps a huge value

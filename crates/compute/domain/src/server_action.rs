@@ -4,10 +4,11 @@
 //! conductor. They return once the action is accepted (Nova's 202), except the console
 //! output, which answers at once.
 //!
-//! The signatures here are the contract the API codes against; resize and the image-based
-//! actions (createImage, shelve, unshelve, rebuild) live in the submodules.
+//! The signatures here are the contract the API codes against; resize, rescue and the
+//! image-based actions (createImage, shelve, unshelve, rebuild) live in the submodules.
 
 mod image;
+mod rescue;
 mod resize;
 
 use std::collections::BTreeMap;
@@ -283,6 +284,24 @@ impl Compute {
         image::create_image(self, ctx, uuid, name, metadata).await
     }
 
+    /// Boots the server from a fresh disk of `rescue_image_ref` (default: its own image) with
+    /// its own disk attached second; it ends RESCUE. Returns the rescue admin password:
+    /// `admin_pass`, or a generated one.
+    pub async fn server_rescue(
+        &self,
+        ctx: &Context,
+        uuid: &str,
+        rescue_image_ref: Option<String>,
+        admin_pass: Option<String>,
+    ) -> Result<String> {
+        rescue::rescue(self, ctx, uuid, rescue_image_ref, admin_pass).await
+    }
+
+    /// Boots a rescued server from its own disk again; it ends ACTIVE.
+    pub async fn server_unrescue(&self, ctx: &Context, uuid: &str) -> Result<()> {
+        rescue::unrescue(self, ctx, uuid).await
+    }
+
     pub async fn server_shelve(&self, ctx: &Context, uuid: &str) -> Result<()> {
         image::shelve(self, ctx, uuid).await
     }
@@ -317,5 +336,7 @@ impl Compute {
     }
 }
 
+#[cfg(test)]
+mod rescue_tests;
 #[cfg(test)]
 mod tests;

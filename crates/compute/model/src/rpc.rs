@@ -99,6 +99,18 @@ pub enum AgentRequest {
     Resize {
         spec: InstanceSpec,
     },
+    /// Boot the instance from a fresh overlay of the image `rescue_image_id` (fetched through
+    /// the image cache like a spawn's), with its own disk attached second. Reply:
+    /// [`PowerReply`].
+    Rescue {
+        spec: InstanceSpec,
+        rescue_image_id: String,
+    },
+    /// Drop the rescue disk and boot the instance from its own disk again. Reply:
+    /// [`PowerReply`].
+    Unrescue {
+        spec: InstanceSpec,
+    },
     /// The power state of every instance the agent knows. Reply: [`StatesReply`].
     PowerStates {},
     /// Destroy every instance on the host that is not in `keep`. Reply: [`SyncReply`].
@@ -199,5 +211,36 @@ mod tests {
             AgentRequest::PowerStates {}
         );
         assert!(AgentRequest::from_wire("nope", serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn rescue_carries_the_spec_and_the_rescue_image() {
+        let spec = InstanceSpec {
+            uuid: "u1".into(),
+            name: "vm".into(),
+            hostname: "vm".into(),
+            project_id: "p1".into(),
+            vcpus: 1,
+            memory_mb: 128,
+            root_gb: 1,
+            image_id: "img".into(),
+            image_properties: BTreeMap::new(),
+            meta_data: serde_json::json!({}),
+            user_data: None,
+            config_drive: true,
+        };
+        let r = AgentRequest::Rescue {
+            spec: spec.clone(),
+            rescue_image_id: "rescue-img".into(),
+        };
+        let (m, a) = r.to_wire().unwrap();
+        assert_eq!(m, "rescue");
+        assert_eq!(a["rescue_image_id"], "rescue-img");
+        assert_eq!(a["spec"]["uuid"], "u1");
+        assert_eq!(AgentRequest::from_wire(&m, a).unwrap(), r);
+        let r = AgentRequest::Unrescue { spec };
+        let (m, a) = r.to_wire().unwrap();
+        assert_eq!(m, "unrescue");
+        assert_eq!(AgentRequest::from_wire(&m, a).unwrap(), r);
     }
 }

@@ -34,6 +34,11 @@ impl VmPaths {
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
     }
+    /// The rescue disk: a qcow2 overlay on the rescue image, present only while the VM is
+    /// rescued (it then boots from it, with [`VmPaths::disk`] attached second).
+    pub fn rescue_disk(&self) -> PathBuf {
+        self.dir.join("rescue.qcow2")
+    }
     pub fn console(&self) -> PathBuf {
         self.dir.join("console.log")
     }
@@ -87,6 +92,8 @@ pub struct QemuArgs {
     pub accel: Accel,
     /// Attach `config.img` as a read-only virtio disk.
     pub config_drive: bool,
+    /// Boot from `rescue.qcow2`, with the root disk attached as the second disk.
+    pub rescue: bool,
     /// No NICs means `-nic none`.
     pub nics: Vec<Nic>,
     /// Restore from this saved-state file (`-incoming "exec:cat <file>"`).
@@ -132,11 +139,27 @@ impl QemuArgs {
         }
         push(&["-m", &self.memory_mb.to_string()]);
         push(&["-smp", &self.vcpus.to_string()]);
+        if self.rescue {
+            push(&[
+                "-drive",
+                &format!(
+                    "if=none,id=rescue,file={},format=qcow2",
+                    opt_path(&p.rescue_disk())
+                ),
+                "-device",
+                "virtio-blk-pci,drive=rescue,bootindex=0",
+            ]);
+        }
+        let root_device = if self.rescue {
+            "virtio-blk-pci,drive=root,bootindex=1"
+        } else {
+            "virtio-blk-pci,drive=root,bootindex=0"
+        };
         push(&[
             "-drive",
             &format!("if=none,id=root,file={},format=qcow2", opt_path(&p.disk())),
             "-device",
-            "virtio-blk-pci,drive=root,bootindex=0",
+            root_device,
         ]);
         if self.config_drive {
             push(&[
@@ -200,6 +223,7 @@ mod tests {
             vcpus,
             accel,
             config_drive: false,
+            rescue: false,
             nics: vec![],
             incoming: None,
         }
@@ -307,6 +331,31 @@ mod tests {
         assert_eq!(
             values(&a, "-incoming"),
             [format!("exec:cat '{dir}/suspend.state'")]
+        );
+    }
+
+    #[test]
+    fn a_rescued_vm_boots_the_rescue_disk_with_the_root_disk_second() {
+        let mut q = args(1, Accel::Tcg);
+        q.rescue = true;
+        q.config_drive = true;
+        let a = q.to_args();
+        let dir = format!("/var/lib/ft/instances/{UUID}");
+        assert_eq!(
+            values(&a, "-drive"),
+            [
+                format!("if=none,id=rescue,file={dir}/rescue.qcow2,format=qcow2"),
+                format!("if=none,id=root,file={dir}/disk.qcow2,format=qcow2"),
+                format!("if=none,id=config,file={dir}/config.img,format=raw,readonly=on"),
+            ]
+        );
+        assert_eq!(
+            values(&a, "-device"),
+            [
+                "virtio-blk-pci,drive=rescue,bootindex=0",
+                "virtio-blk-pci,drive=root,bootindex=1",
+                "virtio-blk-pci,drive=config",
+            ]
         );
     }
 

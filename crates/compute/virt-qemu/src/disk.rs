@@ -113,27 +113,40 @@ pub async fn ensure_overlay(paths: &VmPaths, spec: &VmSpec) -> Result<(), VirtEr
     if tokio::fs::try_exists(&disk).await.unwrap_or(false) {
         return Ok(());
     }
-    if !matches!(spec.base_format.as_str(), "qcow2" | "raw") {
+    create_overlay(&spec.base_image, &spec.base_format, &disk, spec.root_gb).await
+}
+
+/// Creates the qcow2 overlay `dest` on `base` (`qcow2` or `raw`, resolved to an absolute
+/// path), grown to `root_gb` GiB when that is larger, replacing any `dest`. Built as
+/// `<dest>.tmp` and renamed into place.
+pub async fn create_overlay(
+    base: &Path,
+    base_format: &str,
+    dest: &Path,
+    root_gb: i64,
+) -> Result<(), VirtError> {
+    if !matches!(base_format, "qcow2" | "raw") {
         return Err(VirtError::Failed(format!(
-            "unsupported base image format {:?} (qcow2 or raw)",
-            spec.base_format
+            "unsupported base image format {base_format:?} (qcow2 or raw)"
         )));
     }
-    let base = tokio::fs::canonicalize(&spec.base_image)
+    let base = tokio::fs::canonicalize(base)
         .await
-        .map_err(|e| io_err("base image", &spec.base_image, e))?;
-    let tmp = paths.dir.join("disk.qcow2.tmp");
+        .map_err(|e| io_err("base image", base, e))?;
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let _ = tokio::fs::remove_file(&tmp).await;
     run_tool(
         Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", &spec.base_format, "-b"])
+            .args(["create", "-q", "-f", "qcow2", "-F", base_format, "-b"])
             .arg(&base)
             .arg(&tmp),
         "qemu-img create overlay",
     )
     .await?;
-    grow(&tmp, spec.root_gb).await?;
-    tokio::fs::rename(&tmp, &disk)
+    grow(&tmp, root_gb).await?;
+    tokio::fs::rename(&tmp, dest)
         .await
         .map_err(|e| io_err("rename", &tmp, e))
 }
@@ -299,6 +312,38 @@ mod tests {
         let other = VmPaths::new(tmp.path(), "other");
         std::fs::create_dir_all(&other.dir).unwrap();
         assert!(ensure_overlay(&other, &bad).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_rescue_overlay_is_fresh_each_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("rescue.raw");
+        std::fs::File::create(&base)
+            .unwrap()
+            .set_len(4 * MIB)
+            .unwrap();
+        let paths = VmPaths::new(tmp.path(), "vm");
+        std::fs::create_dir_all(&paths.dir).unwrap();
+        let dest = paths.rescue_disk();
+        std::fs::write(&dest, b"an old rescue disk").unwrap();
+        create_overlay(&base, "raw", &dest, 0).await.unwrap();
+        assert_eq!(virtual_size(&dest).await.unwrap(), 4 * MIB, "not grown");
+        let info = run_tool(
+            Command::new("qemu-img")
+                .args(["info", "--output=json"])
+                .arg(&dest),
+            "info",
+        )
+        .await
+        .unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        assert_eq!(info["format"], "qcow2");
+        assert_eq!(info["backing-filename"], base.display().to_string());
+        assert!(!paths.dir.join("rescue.qcow2.tmp").exists());
+        assert!(create_overlay(&tmp.path().join("nope"), "raw", &dest, 0)
+            .await
+            .is_err());
+        assert!(dest.exists(), "a failed create leaves the old overlay");
     }
 
     #[tokio::test]

@@ -3,9 +3,10 @@
 //!
 //! One `qemu-system-x86_64 -daemonize` per VM, so VMs outlive the agent; everything about a
 //! VM lives in `<instances_dir>/<uuid>/` (see [`cmdline::VmPaths`]): the qcow2 overlay, the
-//! console log, the QMP and serial sockets, the pid file, the config drive, `spec.json` and,
-//! while suspended, the saved memory. A process is only ever signalled after its pid file
-//! *and* `/proc/<pid>/cmdline` (which names the VM's directory) agree. Operations on one VM
+//! console log, the QMP and serial sockets, the pid file, the config drive, `spec.json`,
+//! while suspended the saved memory, and while rescued the rescue disk (see [`rescue`]). A
+//! process is only ever signalled after its pid file *and* `/proc/<pid>/cmdline` (which
+//! names the VM's directory) agree. Operations on one VM
 //! are serialised by a per-VM lock (QMP serves one client at a time). Blocking work runs as
 //! `tokio::process` children; waits poll `/proc` with async sleeps.
 
@@ -15,6 +16,7 @@ pub mod disk;
 mod host;
 pub mod process;
 pub mod qmp;
+mod rescue;
 mod vm;
 
 use std::collections::HashMap;
@@ -200,7 +202,8 @@ impl QemuDriver {
 
     /// Removes leftovers of interrupted work in a VM directory whose QEMU is not running.
     async fn clean_partials(&self, paths: &VmPaths) {
-        for f in ["disk.qcow2.tmp", "config.img.tmp", "spec.json.tmp"] {
+        let partials = ["disk.qcow2", "rescue.qcow2", "config.img", "spec.json"];
+        for f in partials.map(|p| format!("{p}.tmp")) {
             let _ = remove_file(&paths.dir.join(f)).await;
         }
         let _ = remove_file(&paths.saved_state_partial()).await;
@@ -295,7 +298,11 @@ impl VirtDriver for QemuDriver {
                     live: Some(_),
                     power,
                 } => return Ok(power),
-                Found { live: None, .. } => self.clean_partials(&paths).await,
+                Found { live: None, .. } => {
+                    // A spawn boots the instance's own disk: a stopped VM is not rescued.
+                    remove_file(&paths.rescue_disk()).await?;
+                    self.clean_partials(&paths).await
+                }
             }
         }
         tokio::fs::create_dir_all(&paths.dir)
@@ -571,5 +578,18 @@ impl VirtDriver for QemuDriver {
         disk::grow(&paths.disk(), spec.root_gb).await?;
         self.prepare(&paths, spec, false).await?;
         self.boot_saved(&paths).await
+    }
+
+    async fn rescue(
+        &self,
+        spec: &VmSpec,
+        rescue_image: &Path,
+        rescue_format: &str,
+    ) -> Result<PowerState, VirtError> {
+        self.rescue_vm(spec, rescue_image, rescue_format).await
+    }
+
+    async fn unrescue(&self, spec: &VmSpec) -> Result<PowerState, VirtError> {
+        self.unrescue_vm(spec).await
     }
 }

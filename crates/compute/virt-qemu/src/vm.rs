@@ -217,7 +217,8 @@ pub async fn save(paths: &VmPaths, live: &Live) -> Result<(), VirtError> {
 
 impl QemuDriver {
     /// Starts QEMU for `saved` (daemonized), restoring `suspend.state` when `incoming`, and
-    /// returns its pid once QMP answers. The config drive is attached when `config.img` exists.
+    /// returns its pid once QMP answers. The config drive is attached when `config.img` exists;
+    /// the VM boots rescued (from `rescue.qcow2`, the root disk second) when that exists.
     pub(crate) async fn boot(
         &self,
         paths: &VmPaths,
@@ -234,6 +235,7 @@ impl QemuDriver {
             vcpus: saved.vcpus,
             accel: self.accel().await,
             config_drive: exists(&paths.config_drive()).await,
+            rescue: exists(&paths.rescue_disk()).await,
             nics: Vec::new(),
             incoming: incoming.then(|| paths.saved_state()),
         };

@@ -154,6 +154,31 @@ fn qemu_img_json(args: &[&str], file: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The console text of the last boot (from the last boot marker on).
+fn last_boot(text: &str) -> &str {
+    text.rfind(marker::BOOTED).map_or(text, |i| &text[i..])
+}
+
+/// The block devices QEMU has attached (QMP `query-block`): device name and image file,
+/// sorted by name.
+async fn block_files(vm_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut q = Qmp::connect(&vm_dir.join("qmp.sock"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let blocks = q.execute("query-block", None).await.unwrap();
+    let mut out: Vec<(String, PathBuf)> = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| {
+            let file = b["inserted"]["file"].as_str()?;
+            Some((b["device"].as_str()?.to_string(), PathBuf::from(file)))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 async fn info_pid(d: &QemuDriver, uuid: &str) -> u32 {
     d.info(uuid)
         .await
@@ -402,6 +427,81 @@ async fn one_vm_through_its_whole_life() {
         t.matches(marker::BOOTED).count() > booted_before + 3
     })
     .await;
+
+    // Rescue: the guest boots again from a fresh overlay of the rescue image (the first
+    // disk, the image's own size), with the instance's disk (grown to 2 GiB) second.
+    let booted = console(&d, uuid).await.matches(marker::BOOTED).count();
+    assert_eq!(
+        d.rescue(&bigger, &base, "qcow2").await.unwrap(),
+        PowerState::Running
+    );
+    let rescue_info = qemu_img_json(
+        &["info", "-U", "--output=json"],
+        &vm_dir.join("rescue.qcow2"),
+    );
+    assert_eq!(rescue_info["backing-filename"], base.display().to_string());
+    let base_blocks = qemu_img_json(&["info", "-U", "--output=json"], &base)["virtual-size"]
+        .as_u64()
+        .unwrap()
+        / 512;
+    assert_eq!(
+        rescue_info["virtual-size"].as_u64().unwrap() / 512,
+        base_blocks
+    );
+    assert_eq!(
+        block_files(&vm_dir).await,
+        [
+            ("config".to_string(), vm_dir.join("config.img")),
+            ("rescue".to_string(), vm_dir.join("rescue.qcow2")),
+            ("root".to_string(), vm_dir.join("disk.qcow2")),
+        ]
+    );
+    let text = wait_ready(&d, uuid, booted + 1).await;
+    let rescue_boot = last_boot(&text);
+    for disk in [
+        format!("[vda] {base_blocks} 512-byte logical blocks"),
+        "[vdb] 4194304 512-byte logical blocks".to_string(),
+        "[vdc] 4096 512-byte logical blocks".to_string(),
+    ] {
+        assert!(rescue_boot.contains(&disk), "{disk}:\n{rescue_boot}");
+    }
+    let pid = info_pid(&d, uuid).await;
+    // Replays change nothing: rescue and spawn of the running rescued VM, and a restarted
+    // agent re-attaches to it.
+    assert_eq!(
+        d.rescue(&bigger, &base, "qcow2").await.unwrap(),
+        PowerState::Running
+    );
+    assert_eq!(d.spawn(&bigger).await.unwrap(), PowerState::Running);
+    drop(d);
+    let d = driver(tmp.path(), "tcg");
+    assert_eq!(d.recover().await.unwrap(), vec![uuid.to_string()]);
+    assert_eq!(info_pid(&d, uuid).await, pid);
+    assert!(vm_dir.join("rescue.qcow2").exists());
+
+    // Unrescue: the rescue disk goes, the guest boots its own disk again.
+    assert_eq!(d.unrescue(&bigger).await.unwrap(), PowerState::Running);
+    assert!(!alive_in(pid, &vm_dir));
+    assert!(!vm_dir.join("rescue.qcow2").exists());
+    assert_eq!(
+        block_files(&vm_dir).await,
+        [
+            ("config".to_string(), vm_dir.join("config.img")),
+            ("root".to_string(), vm_dir.join("disk.qcow2")),
+        ]
+    );
+    let text = wait_ready(&d, uuid, booted + 2).await;
+    let own_boot = last_boot(&text);
+    assert!(
+        own_boot.contains("[vda] 4194304 512-byte logical blocks"),
+        "not the instance's own disk first:\n{own_boot}"
+    );
+    assert!(
+        own_boot.contains("user-data skipped (already ran for this instance)"),
+        "{own_boot}"
+    );
+    assert!(!own_boot.contains("[vdc]"), "{own_boot}");
+    assert_eq!(d.unrescue(&bigger).await.unwrap(), PowerState::Running);
 
     // Destroy: no process, no files; again is fine.
     let pid = info_pid(&d, uuid).await;

@@ -2,7 +2,7 @@
 //! configured only (scale benchmarks, multi-host scheduling tests).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ struct FakeVm {
     spec: VmSpec,
     state: PowerState,
     console: String,
+    /// The rescue image it boots from while rescued.
+    rescue: Option<PathBuf>,
 }
 
 /// A driver that pretends. Cheap to clone; clones share the same VMs.
@@ -97,6 +99,7 @@ impl VirtDriver for FakeDriver {
                 spec: spec.clone(),
                 state: PowerState::Shutdown,
                 console: String::new(),
+                rescue: None,
             });
             if vm.state != PowerState::Running {
                 vm.state = PowerState::Running;
@@ -225,6 +228,63 @@ impl VirtDriver for FakeDriver {
             Ok(PowerState::Running)
         })
     }
+
+    async fn rescue(
+        &self,
+        spec: &VmSpec,
+        rescue_image: &Path,
+        _rescue_format: &str,
+    ) -> Result<PowerState> {
+        self.with(|vms| {
+            let vm = vms
+                .get_mut(&spec.uuid)
+                .ok_or_else(|| VirtError::NotFound(spec.uuid.clone()))?;
+            if vm.state == PowerState::Suspended {
+                return Err(VirtError::InvalidState(format!(
+                    "cannot rescue instance {} in power state Suspended",
+                    spec.uuid
+                )));
+            }
+            if vm.rescue.is_some() && vm.state == PowerState::Running {
+                return Ok(PowerState::Running);
+            }
+            vm.rescue = Some(rescue_image.to_path_buf());
+            vm.state = PowerState::Running;
+            vm.console
+                .push_str(&format!("fake: rescued from {}\n", rescue_image.display()));
+            Ok(PowerState::Running)
+        })
+    }
+
+    async fn unrescue(&self, spec: &VmSpec) -> Result<PowerState> {
+        self.with(|vms| {
+            let vm = vms
+                .get_mut(&spec.uuid)
+                .ok_or_else(|| VirtError::NotFound(spec.uuid.clone()))?;
+            match (vm.rescue.take(), vm.state) {
+                (None, PowerState::Running) => return Ok(PowerState::Running),
+                (None, PowerState::Suspended | PowerState::Paused) => {
+                    return Err(VirtError::InvalidState(format!(
+                        "cannot unrescue instance {} in power state {:?}",
+                        spec.uuid, vm.state
+                    )))
+                }
+                _ => {}
+            }
+            vm.state = PowerState::Running;
+            vm.console.push_str("fake: unrescued\n");
+            Ok(PowerState::Running)
+        })
+    }
+}
+
+impl FakeDriver {
+    /// The rescue image `uuid` boots from, while it is rescued (tests).
+    pub fn rescue_image(&self, uuid: &str) -> Option<PathBuf> {
+        self.with(|vms| Ok(vms.get(uuid).and_then(|vm| vm.rescue.clone())))
+            .ok()
+            .flatten()
+    }
 }
 
 #[cfg(test)]
@@ -273,5 +333,68 @@ mod tests {
         d.destroy("a").await.unwrap();
         assert!(matches!(d.info("a").await, Err(VirtError::NotFound(_))));
         assert!(d.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rescue_boots_the_rescue_image_until_unrescue() {
+        let d = FakeDriver::new(4, 4096, 40);
+        let img = Path::new("/cache/rescue.qcow2");
+        assert!(matches!(
+            d.rescue(&spec("a"), img, "qcow2").await,
+            Err(VirtError::NotFound(_))
+        ));
+        d.spawn(&spec("a")).await.unwrap();
+        assert_eq!(
+            d.unrescue(&spec("a")).await.unwrap(),
+            PowerState::Running,
+            "unrescue of a running VM that is not rescued changes nothing"
+        );
+        assert_eq!(d.rescue_image("a"), None);
+
+        assert_eq!(
+            d.rescue(&spec("a"), img, "qcow2").await.unwrap(),
+            PowerState::Running
+        );
+        assert_eq!(d.rescue_image("a").as_deref(), Some(img));
+        assert_eq!(
+            d.rescue(&spec("a"), img, "qcow2").await.unwrap(),
+            PowerState::Running,
+            "idempotent"
+        );
+        let console = String::from_utf8(d.console_output("a").await.unwrap()).unwrap();
+        assert_eq!(
+            console
+                .matches("fake: rescued from /cache/rescue.qcow2")
+                .count(),
+            1,
+            "{console}"
+        );
+
+        // A rescued VM that went down stays rescued; unrescue boots it normally.
+        d.power_off("a", Duration::from_secs(1)).await.unwrap();
+        assert_eq!(d.rescue_image("a").as_deref(), Some(img));
+        assert_eq!(d.unrescue(&spec("a")).await.unwrap(), PowerState::Running);
+        assert_eq!(d.rescue_image("a"), None);
+        assert_eq!(d.info("a").await.unwrap().power_state, PowerState::Running);
+        let console = String::from_utf8(d.console_output("a").await.unwrap()).unwrap();
+        assert!(console.ends_with("fake: unrescued\n"), "{console}");
+
+        // A stopped VM can be rescued; a suspended one cannot.
+        d.power_off("a", Duration::from_secs(1)).await.unwrap();
+        assert_eq!(
+            d.rescue(&spec("a"), img, "raw").await.unwrap(),
+            PowerState::Running
+        );
+        d.unrescue(&spec("a")).await.unwrap();
+        d.suspend("a").await.unwrap();
+        assert!(matches!(
+            d.rescue(&spec("a"), img, "qcow2").await,
+            Err(VirtError::InvalidState(_))
+        ));
+        assert!(matches!(
+            d.unrescue(&spec("a")).await,
+            Err(VirtError::InvalidState(_))
+        ));
+        assert_eq!(d.rescue_image("a"), None);
     }
 }

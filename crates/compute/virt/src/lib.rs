@@ -134,4 +134,21 @@ pub trait VirtDriver: Send + Sync + 'static {
     /// Applies `spec`'s vcpus, memory and root size to an existing VM: stops it if needed,
     /// grows the disk, and boots it with the new shape.
     async fn resize(&self, spec: &VmSpec) -> Result<PowerState>;
+
+    /// Rescue (Nova's `rescue`): stops the VM, then boots it from a fresh overlay of
+    /// `rescue_image` (`qcow2` or `raw`, never written to) as the first disk, with the
+    /// instance's own disk attached second and untouched, so a guest can repair it. The VM
+    /// stays rescued (its power-on, reboot and restart boot the rescue disk) until
+    /// [`VirtDriver::unrescue`]. Rescuing a rescued VM that runs changes nothing. A suspended
+    /// VM cannot be rescued.
+    async fn rescue(
+        &self,
+        spec: &VmSpec,
+        rescue_image: &Path,
+        rescue_format: &str,
+    ) -> Result<PowerState>;
+
+    /// Unrescue: stops the rescue VM, drops the rescue overlay and boots the VM normally from
+    /// its own disk. A VM that is not rescued is only booted if it is stopped.
+    async fn unrescue(&self, spec: &VmSpec) -> Result<PowerState>;
 }

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, Barrier, Notify};
 
 pub const HOST: &str = "host1";
 pub const IMAGE: &str = "11111111-2222-3333-4444-555555555555";
+pub const RESCUE_IMAGE: &str = "99999999-8888-7777-6666-555555555555";
 /// Long enough never to matter in a test; reports and replies arrive much sooner.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -192,6 +193,19 @@ impl VirtDriver for TestDriver {
     }
     async fn resize(&self, spec: &VmSpec) -> compute_virt::Result<PowerState> {
         self.inner.resize(spec).await
+    }
+    async fn rescue(
+        &self,
+        spec: &VmSpec,
+        rescue_image: &Path,
+        rescue_format: &str,
+    ) -> compute_virt::Result<PowerState> {
+        assert!(rescue_image.exists(), "the rescue image is cached first");
+        assert_eq!(rescue_format, "qcow2");
+        self.inner.rescue(spec, rescue_image, rescue_format).await
+    }
+    async fn unrescue(&self, spec: &VmSpec) -> compute_virt::Result<PowerState> {
+        self.inner.unrescue(spec).await
     }
 }
 

@@ -203,6 +203,21 @@ pub(super) async fn action(
             c.server_unshelve(ctx, &i.uuid).await?;
             accepted()
         }
+        "rescue" => {
+            check(schemas::rescue())?;
+            let password =
+                json_str(arg.get("adminPass")).unwrap_or_else(super::create::generate_password);
+            let i = prepare(&s, &caller, &id, "os_compute_api:os-rescue").await?;
+            let image = json_str(arg.get("rescue_image_ref"));
+            let password = c.server_rescue(ctx, &i.uuid, image, Some(password)).await?;
+            // Nova answers 200 (not 202) with the rescue password.
+            Json(json!({"adminPass": password})).into_response()
+        }
+        "unrescue" => {
+            let i = prepare(&s, &caller, &id, "os_compute_api:os-unrescue").await?;
+            c.server_unrescue(ctx, &i.uuid).await?;
+            accepted()
+        }
         "os-getConsoleOutput" => {
             check(schemas::console_output())?;
             let i = prepare(&s, &caller, &id, "os_compute_api:os-console-output").await?;

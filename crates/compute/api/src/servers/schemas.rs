@@ -551,6 +551,19 @@ pub(crate) fn unshelve(mv: Mv) -> Schema {
     )
 }
 
+/// `rescue` (`schemas/rescue.py`): null, or an optional password and rescue image.
+pub(crate) fn rescue() -> Schema {
+    action(
+        "rescue",
+        s().with(Kw::Type(&["object", "null"]))
+            .with(Kw::Properties(vec![
+                ("adminPass", string()),
+                ("rescue_image_ref", uuid()),
+            ]))
+            .with(Kw::AdditionalProperties(false)),
+    )
+}
+
 /// `PUT /servers/{id}/metadata` and `POST` (`{"metadata": {...}}`).
 pub(crate) fn metadata_set() -> Schema {
     obj(vec![("metadata", metadata())], vec!["metadata"], false)

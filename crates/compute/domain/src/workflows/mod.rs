@@ -12,6 +12,7 @@ pub(crate) mod engine;
 pub mod failpoint;
 pub(crate) mod power;
 pub(crate) mod rebuild;
+pub(crate) mod rescue;
 pub(crate) mod resize;
 pub(crate) mod schedule;
 pub(crate) mod shelve;
@@ -114,6 +115,7 @@ pub(crate) async fn drive(
         snapshot::Snapshot::KIND => go(snapshot::Snapshot, &cx, data, recovering).await,
         resize::Resize::KIND => go(resize::Resize, &cx, data, recovering).await,
         rebuild::Rebuild::KIND => go(rebuild::Rebuild, &cx, data, recovering).await,
+        rescue::Rescue::KIND => go(rescue::Rescue, &cx, data, recovering).await,
         shelve::Shelve::KIND => go(shelve::Shelve, &cx, data, recovering).await,
         shelve::Unshelve::KIND => go(shelve::Unshelve, &cx, data, recovering).await,
         other => Err(Error::Internal(format!("unknown workflow kind {other}"))),

@@ -240,9 +240,11 @@ impl RpcHandler for FakeAgent {
                 Ok(serde_json::json!({}))
             }
             R::PowerOff { uuid, .. } => self.power(&uuid, PowerState::Shutdown),
-            R::PowerOn { spec } | R::Resume { spec } | R::Resize { spec } => {
-                self.power(&spec.uuid, PowerState::Running)
-            }
+            R::PowerOn { spec }
+            | R::Resume { spec }
+            | R::Resize { spec }
+            | R::Rescue { spec, .. }
+            | R::Unrescue { spec } => self.power(&spec.uuid, PowerState::Running),
             R::Reboot { uuid, .. } | R::Unpause { uuid } => self.power(&uuid, PowerState::Running),
             R::Pause { uuid } => self.power(&uuid, PowerState::Paused),
             R::Suspend { uuid } => self.power(&uuid, PowerState::Suspended),

@@ -4,6 +4,7 @@
 
 mod create;
 mod list;
+mod rescue;
 mod server_actions;
 mod subresources;
 
