@@ -136,7 +136,18 @@ fn a_real_guest_boots_and_follows_every_power_action() {
     );
     c.osc(&["server", "resume", &id]);
     wait_status(&c, &id, "ACTIVE", STATE);
-    assert_eq!(c.guest_pids().len(), 1);
+    let pids = c.guest_pids();
+    assert_eq!(pids.len(), 1);
+
+    // A guest whose QEMU dies (killed here, by its pid) is seen by the power-state sync.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let s = wait_status(&c, &id, "SHUTOFF", STATE);
+    // Nova's power_state 4 is SHUTDOWN.
+    assert_eq!(s["OS-EXT-STS:power_state"], 4, "{s:#}");
 
     c.osc(&["server", "delete", "--wait", &id]);
     let gone = c.osc_fails(&["server", "show", &id]);
