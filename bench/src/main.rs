@@ -7,9 +7,20 @@
 //! `bench image` instead measures upload and download of one large image through the image
 //! API against a plain copy of the same bytes on the same disk (see `image.rs`).
 //!
-//! Depends on no workspace crate: it talks to the binary over HTTP like any client. Not part of
-//! any test suite (`cargo xtask bench` runs it); nothing here asserts wall-clock time.
+//! `bench compute` measures compute (see `compute.rs`): a real guest's boot through the API
+//! against plain QEMU, 1,000 fake-driver creates, scheduler decisions over 1,000 and 10,000
+//! hosts, placement allocation candidates over 1,000 and 5,000 providers, and memory.
+//!
+//! It talks to the binary over HTTP like any client; the only workspace crate it uses is the
+//! scheduler, whose decision it times in process. Not part of any test suite (`cargo xtask
+//! bench` runs it); nothing here asserts wall-clock time.
 
+mod compute;
+mod compute_report;
+mod compute_scale;
+mod compute_sched;
+mod compute_server;
+mod compute_vm;
 mod image;
 mod image_report;
 mod load;
@@ -94,6 +105,9 @@ enum Command {
     /// Upload and download of one large image (`PUT`/`GET /image/v2/images/{id}/file`)
     /// against `cp` + fsync and `dd conv=fsync` of the same bytes on the same filesystem.
     Image(image::ImageArgs),
+    /// Compute (issue 4): a real guest's boot through the API against plain QEMU, creates
+    /// on the fake driver, the scheduler's decision, placement candidates, memory.
+    Compute(compute::ComputeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -519,6 +533,16 @@ fn main() -> anyhow::Result<()> {
         println!("{md}");
         if write {
             report::write_at(&out, &image_report::PLACE, &report.commit, &md)?;
+            eprintln!("wrote {}", out.display());
+        }
+        return Ok(());
+    }
+    if let Some(Command::Compute(ca)) = &args.command {
+        let report = rt.block_on(compute::bench(&args, ca))?;
+        let md = report.markdown();
+        println!("{md}");
+        if write {
+            report::write_at(&out, &compute_report::PLACE, &report.commit, &md)?;
             eprintln!("wrote {}", out.display());
         }
         return Ok(());
