@@ -123,7 +123,9 @@ pub fn synthetic_hosts(n: usize, seed: u64) -> Vec<HostState> {
                 instances: (0..n_inst).map(|_| rng.uuid()).collect(),
                 cpu_arch: "x86_64".into(),
                 hypervisor_type: "QEMU".into(),
+                prepared: Default::default(),
             }
+            .prepared()
         })
         .collect()
 }

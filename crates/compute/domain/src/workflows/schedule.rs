@@ -97,21 +97,25 @@ pub(crate) async fn schedule_and_claim(
             if force_host.is_some_and(|h| h != s.host) {
                 return None;
             }
-            Some(HostState {
-                provider: cand.provider.clone(),
-                host: s.host.clone(),
-                availability_zone: s.availability_zone.clone(),
-                disabled: s.disabled,
-                up: service_up(s, c.cfg.service_down_secs),
-                capacity: cand.capacity.clone(),
-                used: cand.used.clone(),
-                traits: cand.traits.clone(),
-                aggregates: cand.aggregates.clone(),
-                aggregate_metadata: BTreeMap::new(),
-                instances: hosts.get(&s.host).cloned().unwrap_or_default(),
-                cpu_arch: cpu_arch(&s.cpu_info),
-                hypervisor_type: s.hypervisor_type.clone(),
-            })
+            Some(
+                HostState {
+                    provider: cand.provider.clone(),
+                    host: s.host.clone(),
+                    availability_zone: s.availability_zone.clone(),
+                    disabled: s.disabled,
+                    up: service_up(s, c.cfg.service_down_secs),
+                    capacity: cand.capacity.clone(),
+                    used: cand.used.clone(),
+                    traits: cand.traits.clone(),
+                    aggregates: cand.aggregates.clone(),
+                    aggregate_metadata: BTreeMap::new(),
+                    instances: hosts.get(&s.host).cloned().unwrap_or_default(),
+                    cpu_arch: cpu_arch(&s.cpu_info),
+                    hypervisor_type: s.hypervisor_type.clone(),
+                    prepared: Default::default(),
+                }
+                .prepared(),
+            )
         })
         .collect();
     let spec = RequestSpec {

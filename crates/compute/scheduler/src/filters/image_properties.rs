@@ -24,13 +24,15 @@ impl Filter for ImagePropertiesFilter {
                 .filter(|v| !v.is_empty())
         };
         if let Some(arch) = prop("hw_architecture", "architecture") {
-            if canonical_arch(arch) != canonical_arch(&host.cpu_arch) || host.cpu_arch.is_empty() {
+            if host.cpu_arch.trim().is_empty()
+                || !canonical_arch(arch).eq_ignore_ascii_case(canonical_arch(&host.cpu_arch))
+            {
                 return false;
             }
         }
         if let Some(hv) = prop("img_hv_type", "hypervisor_type") {
-            if canonical_hv(hv) != canonical_hv(&host.hypervisor_type)
-                || host.hypervisor_type.is_empty()
+            if host.hypervisor_type.trim().is_empty()
+                || !canonical_hv(hv).eq_ignore_ascii_case(canonical_hv(&host.hypervisor_type))
             {
                 return false;
             }
@@ -39,23 +41,34 @@ impl Filter for ImagePropertiesFilter {
     }
 }
 
-/// Nova's `fields.Architecture.canonicalize`.
-fn canonical_arch(arch: &str) -> String {
-    let arch = arch.trim().to_ascii_lowercase();
-    match arch.as_str() {
-        "i386" | "i486" | "i586" | "x86_32" | "x86_32p" => "i686".into(),
-        "amd64" | "x64" => "x86_64".into(),
-        "arm64" => "aarch64".into(),
-        _ => arch,
-    }
+/// Nova's `fields.Architecture.canonicalize`, without allocating (this runs once per host
+/// per decision): known aliases map to their canonical name, anything else is itself
+/// (compared case-insensitively by the caller).
+fn canonical_arch(arch: &str) -> &str {
+    let arch = arch.trim();
+    const ALIASES: [(&str, &str); 8] = [
+        ("i386", "i686"),
+        ("i486", "i686"),
+        ("i586", "i686"),
+        ("x86_32", "i686"),
+        ("x86_32p", "i686"),
+        ("amd64", "x86_64"),
+        ("x64", "x86_64"),
+        ("arm64", "aarch64"),
+    ];
+    ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(arch))
+        .map_or(arch, |(_, canonical)| canonical)
 }
 
-/// Nova's `fields.HVType.canonicalize`.
-fn canonical_hv(hv: &str) -> String {
-    let hv = hv.trim().to_ascii_lowercase();
-    match hv.as_str() {
-        "xapi" => "xen".into(),
-        _ => hv,
+/// Nova's `fields.HVType.canonicalize`, without allocating.
+fn canonical_hv(hv: &str) -> &str {
+    let hv = hv.trim();
+    if hv.eq_ignore_ascii_case("xapi") {
+        "xen"
+    } else {
+        hv
     }
 }
 
