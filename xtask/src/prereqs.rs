@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 /// Debian packages `ferrostack up` needs on the host (QEMU for guests, mtools for their
-/// config drives, dnsmasq for DHCP, nftables and iproute2 for the data plane, ssh-keygen and
+/// config drives, dnsmasq for DHCP, nftables, iproute2 and conntrack for the data plane,
+/// ssh-keygen and
 /// openssl for generated keypairs).
 pub const UP_PACKAGES: &[&str] = &[
     "qemu-system-x86",
@@ -19,6 +20,7 @@ pub const UP_PACKAGES: &[&str] = &[
     "dnsmasq-base",
     "nftables",
     "iproute2",
+    "conntrack",
     "openssh-client",
     "openssl",
 ];

@@ -20,6 +20,13 @@ pub const SERVICES: &[(&str, &str, &str, &str, &str)] = &[
         "Compute Service",
         "/compute/v2.1",
     ),
+    (
+        "network",
+        "network",
+        "neutron",
+        "Network Service",
+        "/network",
+    ),
 ];
 
 /// Registers `service` (a name from [`SERVICES`]) with its public, internal and admin endpoints

@@ -365,6 +365,15 @@ impl Background {
     }
 }
 
+/// This host's name: `[compute] host`, else the machine's.
+pub fn host_name(cfg: &Config) -> String {
+    if cfg.compute.host.is_empty() {
+        machine_hostname()
+    } else {
+        cfg.compute.host.clone()
+    }
+}
+
 /// This machine's host name (`/proc/sys/kernel/hostname`), or `localhost`.
 fn machine_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -396,6 +405,7 @@ pub async fn start(
     images: Images,
     bootstrap: bool,
     base_url: &str,
+    network: Option<(network_domain::Network, Option<network_agent::Agent>)>,
 ) -> anyhow::Result<(compute_api::ApiState, Background)> {
     let placement = LocalPlacement(Placement::new(placement_db::Store::new(db.clone())));
     let compute = Compute::new(
@@ -405,13 +415,24 @@ pub async fn start(
         bus.clone(),
         cfg.compute.clone(),
     );
+    let (compute, plug) = match network {
+        Some((net, agent)) => {
+            let plug: Arc<dyn compute_agent::ports::NetworkPlug> =
+                Arc::new(crate::network::AgentPlug(agent));
+            (
+                compute.with_network(Arc::new(crate::network::LocalNetwork(net))),
+                Some(plug),
+            )
+        }
+        None => (compute, None),
+    };
     if bootstrap {
         compute
             .flavors_seed_defaults()
             .await
             .map_err(|e| anyhow::anyhow!("seed flavors: {e}"))?;
     }
-    let agents = start_agents(cfg, bus, images, placement).await?;
+    let agents = start_agents(cfg, bus, images, placement, plug).await?;
     let conductor = compute
         .conductor_start()
         .await
@@ -430,13 +451,10 @@ async fn start_agents(
     bus: Arc<dyn Bus>,
     images: Images,
     placement: LocalPlacement,
+    plug: Option<Arc<dyn compute_agent::ports::NetworkPlug>>,
 ) -> anyhow::Result<Vec<compute_agent::AgentHandle>> {
     let c = &cfg.compute;
-    let host = if c.host.is_empty() {
-        machine_hostname()
-    } else {
-        c.host.clone()
-    };
+    let host = host_name(cfg);
     let dir = cfg.instances_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let mut hosts: Vec<(String, PathBuf, Arc<dyn VirtDriver>)> = Vec::new();
@@ -485,11 +503,19 @@ async fn start_agents(
             reserved_host_disk_gb: c.reserved_host_disk_gb,
             host_ip: "127.0.0.1".into(),
         };
-        let h = compute_agent::start(
+        // Fake VMs open no taps: their ports need no wiring (and fake hosts other than this
+        // machine have no network agent).
+        let plug = match (&plug, c.driver.as_str()) {
+            (Some(_), "fake") => Some(Arc::new(crate::network::AgentPlug(None))
+                as Arc<dyn compute_agent::ports::NetworkPlug>),
+            (p, _) => p.clone(),
+        };
+        let h = compute_agent::start_with_network(
             acfg,
             driver,
             Arc::new(AgentImages(LocalImages(images.clone()))),
             Arc::new(AgentNodes(placement.clone())),
+            plug,
             bus.clone(),
         )
         .await

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod clouds;
 pub mod compute;
+pub mod network;
 pub mod seed;
 pub mod server;
 

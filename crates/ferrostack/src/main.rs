@@ -195,12 +195,7 @@ async fn main() -> anyhow::Result<()> {
                 cfg.server.listen = l;
             }
             let opts = StartOptions {
-                services: vec![
-                    "identity".into(),
-                    "image".into(),
-                    "placement".into(),
-                    "compute".into(),
-                ],
+                services: StartOptions::default().services,
                 bootstrap: true,
                 user_clouds_yaml: !no_user_clouds_yaml,
                 seed_images,

@@ -44,6 +44,7 @@ impl Default for StartOptions {
                 "identity".into(),
                 "image".into(),
                 "placement".into(),
+                "network".into(),
                 "compute".into(),
             ],
             bootstrap: true,
@@ -65,6 +66,8 @@ pub struct Running {
     pub admin_password: Option<String>,
     /// The compute service's background parts (conductor, this host's agents).
     pub compute: Option<crate::compute::Background>,
+    /// This host's network agent.
+    pub network: Option<crate::network::Background>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -78,6 +81,9 @@ impl Running {
         let res = (&mut self.task).await;
         if let Some(c) = self.compute.take() {
             c.stop().await;
+        }
+        if let Some(n) = self.network.take() {
+            n.stop().await;
         }
         self.db.close().await;
         res??;
@@ -121,6 +127,10 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     compute_db::Store::new(db.clone())
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    network_db::Store::new(db.clone())
         .migrate()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -297,6 +307,13 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
     // For seeding: the image service and the bootstrap admin as its caller.
     let mut seeder: (Option<image_domain::Images>, Option<image_domain::Caller>) = (None, None);
     let mut compute_bg = None;
+    // The admin and demo projects, when this start bootstraps (for the network topology).
+    let mut projects: Option<(String, String)> = None;
+    // The network service and this host's agent, for compute (ports, plugging) when both
+    // run here; the metadata service gets the compute service once it starts.
+    let mut network_parts: Option<(network_domain::Network, Option<network_agent::Agent>)> = None;
+    let mut network_bg = None;
+    let compute_cell = Arc::new(std::sync::OnceLock::new());
     for svc in &opts.services {
         match svc.as_str() {
             "identity" => {
@@ -308,6 +325,7 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                         .bootstrap(pw.as_deref(), &format!("{base_url}/identity/v3"))
                         .await
                         .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+                    projects = Some((b.admin_project_id.clone(), b.demo_project_id.clone()));
                     if let Some(pw) = &b.admin_password {
                         crate::clouds::write(&cfg, &base_url, pw, opts.user_clouds_yaml)?;
                     }
@@ -400,12 +418,57 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                     Some(i) => i.clone(),
                     None => image(&cfg, &db).await?,
                 };
-                let (state, bg) = crate::compute::start(&cfg, &db, bus.clone(), images, opts.bootstrap, &base_url).await?;
+                let (state, bg) = crate::compute::start(
+                    &cfg,
+                    &db,
+                    bus.clone(),
+                    images,
+                    opts.bootstrap,
+                    &base_url,
+                    network_parts.clone(),
+                )
+                .await?;
+                let _ = compute_cell.set(state.compute.clone());
                 compute_bg = Some(bg);
                 let router = wrap_service(compute_api::router(state), Dialect::Compute, "compute", Some(a), &metrics);
                 app = mount(app, "/compute", router);
             }
-            other => bail!("service {other:?} is not available yet (known: identity, image, placement, compute)"),
+            "network" => {
+                let Some(a) = auth.clone() else {
+                    bail!("the network service needs the identity service mounted before it");
+                };
+                if opts.bootstrap {
+                    if let Some(id) = &identity_svc {
+                        crate::catalog::register(id, "network", &base_url, &cfg.identity.region).await?;
+                    }
+                }
+                let network = network_domain::Network::new(network_db::Store::new(db.clone()), cfg.network.clone());
+                let mut policy = Enforcer::new(common_policy::neutron::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
+                if !cfg.network.policy_file.is_empty() {
+                    let text = std::fs::read_to_string(&cfg.network.policy_file)
+                        .with_context(|| format!("read policy file {}", cfg.network.policy_file))?;
+                    policy = policy.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                let metadata = crate::network::Metadata {
+                    network: network.clone(),
+                    compute: compute_cell.clone(),
+                };
+                let host = crate::compute::host_name(&cfg);
+                let bg = crate::network::start_agent(&cfg, &network, &host, Some(Arc::new(metadata)))?;
+                if let Some((admin, demo)) = &projects {
+                    crate::network::bootstrap(&cfg, &network, admin, demo).await?;
+                }
+                network_parts = Some((network.clone(), bg.as_ref().map(|b| b.agent.clone())));
+                network_bg = bg;
+                let state = network_api::ApiState {
+                    net: network,
+                    policy: Arc::new(policy),
+                    base_url: base_url.clone(),
+                };
+                let router = wrap_service(network_api::router(state), Dialect::Network, "network", Some(a), &metrics);
+                app = mount(app, "/network", router);
+            }
+            other => bail!("service {other:?} is not available yet (known: identity, image, placement, compute, network)"),
         }
     }
     drop(auth);
@@ -436,6 +499,7 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
         bus,
         admin_password,
         compute: compute_bg,
+        network: network_bg,
         shutdown: Some(tx),
         task,
     })

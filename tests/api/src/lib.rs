@@ -63,6 +63,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     cfg.compute.driver = "fake".into();
     cfg.compute.heartbeat_secs = 1;
     cfg.compute.power_sync_secs = 1;
+    // API tests check the network API; the data plane is tested with real devices elsewhere.
+    cfg.network.dataplane = "none".into();
     cfg
 }
 
@@ -80,7 +82,11 @@ impl TestCloud {
 
     /// Starts a cloud after `tweak` adjusts the configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestCloud> {
-        Self::start_opts(tweak, &["identity", "image", "placement", "compute"]).await
+        Self::start_opts(
+            tweak,
+            &["identity", "image", "placement", "network", "compute"],
+        )
+        .await
     }
 
     async fn start_opts(

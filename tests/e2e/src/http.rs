@@ -2,7 +2,6 @@
 //! token validation). One request per connection.
 
 use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -47,7 +46,7 @@ pub fn request(
     body: Option<&Value>,
 ) -> HttpResp {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = match TcpStream::connect(host) {
+    let mut stream = match crate::netns::connect(host) {
         Ok(s) => s,
         Err(e) => return HttpResp::failed(format!("connect {host}: {e}")),
     };

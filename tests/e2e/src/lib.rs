@@ -12,6 +12,7 @@
 //! output is printed).
 
 mod http;
+mod netns;
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use http::HttpResp;
+pub use netns::Netns;
 pub use process::Server;
 use serde_json::Value;
 
@@ -147,7 +149,16 @@ pub fn osc_bin() -> PathBuf {
 /// reads every such variable as configuration) plus [`SERVER_ENV`], run in `dir` so that no
 /// stray `ferrostack.toml` is picked up.
 pub fn ferrostack_cmd(dir: &Path) -> Command {
-    let mut c = Command::new(ferrostack_bin());
+    ferrostack_cmd_in(dir, None)
+}
+
+/// [`ferrostack_cmd`] run inside `netns` (when given), with the data plane's namespaces
+/// named after it.
+pub fn ferrostack_cmd_in(dir: &Path, netns: Option<&Netns>) -> Command {
+    let mut c = match netns {
+        Some(ns) => ns.command(ferrostack_bin()),
+        None => Command::new(ferrostack_bin()),
+    };
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("FERROSTACK_") {
             c.env_remove(k);
@@ -158,6 +169,9 @@ pub fn ferrostack_cmd(dir: &Path) -> Command {
         .stdin(Stdio::null())
         .arg("--data-dir")
         .arg(dir);
+    if let Some(ns) = netns {
+        c.env("FERROSTACK_NETWORK__NAMESPACE_PREFIX", ns.prefix());
+    }
     c
 }
 
@@ -170,6 +184,8 @@ pub struct Cloud {
     pub base: String,
     /// Extra `up` arguments, used again by [`Cloud::start_again`].
     up_args: Vec<String>,
+    /// The network namespace the server (and the CLI) runs in; dropped last.
+    netns: Option<Netns>,
 }
 
 impl Cloud {
@@ -196,13 +212,21 @@ impl Cloud {
                 .unwrap_or_else(|e| panic!("write ferrostack.toml: {e}"));
         }
         let up_args: Vec<String> = up_args.iter().map(|a| a.to_string()).collect();
-        let server = Server::start_up(dir.path(), "127.0.0.1:0", &up_args, START_TIMEOUT);
+        let netns = Netns::new();
+        let server = Server::start_up(
+            dir.path(),
+            Some(&netns),
+            "127.0.0.1:0",
+            &up_args,
+            START_TIMEOUT,
+        );
         let base = server.base.clone();
         Cloud {
             server: Some(server),
             dir,
             base,
             up_args,
+            netns: Some(netns),
         }
     }
 
@@ -239,6 +263,7 @@ impl Cloud {
         );
         let server = Server::start_with(
             dir.path(),
+            None,
             &[
                 "--database",
                 database_url,
@@ -260,6 +285,7 @@ impl Cloud {
             dir,
             base,
             up_args: Vec::new(),
+            netns: None,
         }
     }
 
@@ -316,7 +342,13 @@ impl Cloud {
             panic!("the server is still running");
         }
         let listen = self.base.trim_start_matches("http://").to_string();
-        let server = Server::start_up(self.dir.path(), &listen, &self.up_args, START_TIMEOUT);
+        let server = Server::start_up(
+            self.dir.path(),
+            self.netns.as_ref(),
+            &listen,
+            &self.up_args,
+            START_TIMEOUT,
+        );
         self.base = server.base.clone();
         self.server = Some(server);
     }
@@ -349,8 +381,83 @@ impl Cloud {
             .unwrap_or_else(|| panic!("no password in {}:\n{text}", path.display()))
     }
 
+    /// The network namespace the cloud runs in (none for the split shape, which needs the
+    /// host's PostgreSQL and RabbitMQ).
+    pub fn netns(&self) -> Option<&Netns> {
+        self.netns.as_ref()
+    }
+
+    /// `program` run where the cloud runs (inside its namespace).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        }
+    }
+
+    /// Runs `program ARGS` where the cloud runs (its namespace) and returns the output,
+    /// whatever the exit status.
+    pub fn host_output(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {program} {args:?}: {e}"))
+    }
+
+    /// [`Cloud::host_output`]'s stdout; panics when the command fails.
+    pub fn host(&self, program: &str, args: &[&str]) -> String {
+        let out = self.host_output(program, args);
+        if !out.status.success() {
+            panic!(
+                "{program} {args:?} failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The name of the all-in-one "outside world" namespace of this cloud (the external
+    /// network's far end).
+    pub fn outside_ns(&self) -> String {
+        let prefix = self.netns.as_ref().map(Netns::prefix).unwrap_or_else(|| "fs-".into());
+        format!("{prefix}ext")
+    }
+
+    /// Runs `program ARGS` inside the outside-world namespace (ping or ssh a floating IP the
+    /// way a machine on the external network would).
+    pub fn outside_output(&self, program: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.outside_ns(), program])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {program} {args:?} in the outside namespace: {e}"))
+    }
+
+    /// Names of the network namespaces the cloud's data plane made (its prefix).
+    pub fn dataplane_namespaces(&self) -> Vec<String> {
+        let Some(ns) = &self.netns else {
+            return Vec::new();
+        };
+        let prefix = ns.prefix();
+        let out = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap_or_else(|e| panic!("ip netns list: {e}"));
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    }
+
     fn osc_command(&self, clouds_yaml: &Path) -> Command {
-        let mut c = Command::new(osc_bin());
+        let mut c = self.command(osc_bin());
         for (k, _) in std::env::vars_os() {
             let k_str = k.to_string_lossy();
             if k_str.starts_with("OS_") || k_str.starts_with("FERROSTACK_") {

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::ferrostack_cmd;
+use crate::{ferrostack_cmd_in, Netns};
 
 const UP_LINE: &str = "ferrostack is up at ";
 
@@ -44,20 +44,32 @@ impl Server {
     /// Runs `ferrostack --data-dir DIR up --listen LISTEN --no-user-clouds-yaml` and waits for
     /// the "is up" line and a 200 from `/healthz`.
     pub fn start(dir: &Path, listen: &str, timeout: Duration) -> Server {
-        Self::start_up(dir, listen, &[], timeout)
+        Self::start_up(dir, None, listen, &[], timeout)
     }
 
     /// [`Server::start`] with `extra` arguments after `up`'s own.
-    pub fn start_up(dir: &Path, listen: &str, extra: &[String], timeout: Duration) -> Server {
+    /// Inside `netns` when given.
+    pub fn start_up(
+        dir: &Path,
+        netns: Option<&Netns>,
+        listen: &str,
+        extra: &[String],
+        timeout: Duration,
+    ) -> Server {
         let mut args = vec!["up", "--listen", listen, "--no-user-clouds-yaml"];
         args.extend(extra.iter().map(String::as_str));
-        Self::start_with(dir, &args, timeout)
+        Self::start_with(dir, netns, &args, timeout)
     }
 
     /// Runs `ferrostack --data-dir DIR ARGS` (any shape that prints the "is up" line, e.g.
     /// `serve --role api ...`) and waits for the line and a 200 from `/healthz`.
-    pub fn start_with(dir: &Path, args: &[&str], timeout: Duration) -> Server {
-        let mut cmd = ferrostack_cmd(dir);
+    pub fn start_with(
+        dir: &Path,
+        netns: Option<&Netns>,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Server {
+        let mut cmd = ferrostack_cmd_in(dir, netns);
         cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -75,7 +87,12 @@ impl Server {
         };
         let started = Instant::now();
         match rx.recv_timeout(timeout) {
-            Ok(url) if url.starts_with("http://") => server.base = url,
+            Ok(url) if url.starts_with("http://") => {
+                if let Some(ns) = netns {
+                    ns.route(&url);
+                }
+                server.base = url
+            }
             Ok(other) => server.fail(&format!("unexpected address {other:?} in the up line")),
             Err(_) => server.fail(&format!("no \"{UP_LINE}...\" line within {timeout:?}")),
         }

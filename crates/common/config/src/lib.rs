@@ -24,6 +24,7 @@ pub struct Config {
     pub image: ImageConfig,
     pub rate_limit: RateLimitConfig,
     pub compute: ComputeConfig,
+    pub network: NetworkConfig,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             image: ImageConfig::default(),
             rate_limit: RateLimitConfig::default(),
             compute: ComputeConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -287,6 +289,84 @@ impl Default for ComputeConfig {
             quota_server_groups: 10,
             quota_server_group_members: 10,
             quota_metadata_items: 128,
+            policy_file: String::new(),
+        }
+    }
+}
+
+/// `[network]`: the network API (Neutron v2.0) and this host's network agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Data plane of this host's agent: `linux` (bridges, namespaces, nftables, dnsmasq) or
+    /// `none` (no agent: the API only, ports stay DOWN; for API tests and API-only hosts).
+    pub dataplane: String,
+    /// Prefix of every network namespace the agent creates (namespace names are global on a
+    /// host, so two clouds on one machine need different prefixes).
+    pub namespace_prefix: String,
+    /// Type of networks projects create: `vxlan` or `local`.
+    pub tenant_network_type: String,
+    /// VXLAN VNI range for tenant networks, `first:last`.
+    pub vni_range: String,
+    /// This host's underlay address for VXLAN. Empty means VXLAN devices carry no remote
+    /// (a single host).
+    pub underlay_ip: String,
+    /// `physnet:interface` pairs; a flat network on a physical network with no mapping
+    /// gets no uplink (in all-in-one, `public` is joined to the external namespace instead).
+    pub physical_interface_mappings: Vec<String>,
+    /// MTU of tenant (VXLAN) networks; flat networks get `physical_mtu`.
+    pub tenant_mtu: u32,
+    pub physical_mtu: u32,
+    /// Bootstrap: create a `public` external flat network on physical network `public` with
+    /// this subnet (an empty string skips it), a `private` network for the demo project with
+    /// `private_cidr` and a `router1` between them.
+    pub public_cidr: String,
+    pub public_gateway: String,
+    pub private_cidr: String,
+    /// The "outside world" of all-in-one: a namespace `<namespace_prefix>ext` plugged into the
+    /// public network's bridge with `public_gateway` as its address, so floating IPs and SNAT
+    /// can be reached and tested without touching the host's real network.
+    pub external_namespace: bool,
+    /// DNS servers handed out by DHCP when a subnet names none (empty: none).
+    pub default_dns: Vec<String>,
+    /// Seconds between full resynchronisations of the agent (besides every change).
+    pub resync_secs: u64,
+    /// Default per-project quotas (`/v2.0/quotas`); -1 means unlimited.
+    pub quota_network: i64,
+    pub quota_subnet: i64,
+    pub quota_port: i64,
+    pub quota_router: i64,
+    pub quota_floatingip: i64,
+    pub quota_security_group: i64,
+    pub quota_security_group_rule: i64,
+    /// Path of a `policy.yaml` overriding Neutron's default rules. Empty means defaults only.
+    pub policy_file: String,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            dataplane: "linux".into(),
+            namespace_prefix: "fs-".into(),
+            tenant_network_type: "vxlan".into(),
+            vni_range: "1:65535".into(),
+            underlay_ip: String::new(),
+            physical_interface_mappings: Vec::new(),
+            tenant_mtu: 1450,
+            physical_mtu: 1500,
+            public_cidr: "172.24.4.0/24".into(),
+            public_gateway: "172.24.4.1".into(),
+            private_cidr: "10.0.0.0/26".into(),
+            external_namespace: true,
+            default_dns: Vec::new(),
+            resync_secs: 60,
+            quota_network: 100,
+            quota_subnet: 100,
+            quota_port: 500,
+            quota_router: 10,
+            quota_floatingip: 50,
+            quota_security_group: 10,
+            quota_security_group_rule: 100,
             policy_file: String::new(),
         }
     }

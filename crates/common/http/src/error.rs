@@ -100,6 +100,7 @@ impl Dialect {
                     413 => "OverQuota",
                     _ => "HTTPInternalServerError",
                 };
+                let (kind, message) = neutron_type(err, kind, message);
                 let body =
                     json!({"NeutronError": {"type": kind, "message": message, "detail": ""}});
                 (code, axum::Json(body)).into_response()
@@ -136,6 +137,50 @@ impl Dialect {
         }
         resp
     }
+}
+
+/// Separates a Neutron error type from its message in an error's text:
+/// `"IpAddressAlreadyAllocated\u{1f}IP address 10.0.0.5 already allocated in subnet S"`.
+pub const NEUTRON_TYPE_SEPARATOR: char = '\u{1f}';
+
+/// Neutron's `type` and message for `err`: the type the network service put in front of the
+/// message, else `<Kind>NotFound` for a missing resource (`security_group` →
+/// `SecurityGroupNotFound`, "Security group X could not be found."), else the HTTP default.
+fn neutron_type(err: &Error, default: &str, message: String) -> (String, String) {
+    // A typed 404 carries its type and whole message as the id (`RouterNotFound\u{1f}Router
+    // R could not be found`), since `NotFound` has no message of its own.
+    if let Error::NotFound { id, .. } = err {
+        if let Some((kind, msg)) = id.split_once(NEUTRON_TYPE_SEPARATOR) {
+            return (kind.to_string(), msg.to_string());
+        }
+    }
+    if let Some((kind, msg)) = message.split_once(NEUTRON_TYPE_SEPARATOR) {
+        return (kind.to_string(), msg.to_string());
+    }
+    if let Error::NotFound { kind, id } = err {
+        if *kind != "resource" {
+            let camel: String = kind
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let human = kind.replace('_', " ");
+            let mut h = human.chars();
+            let human = h
+                .next()
+                .map(|f| f.to_uppercase().chain(h).collect::<String>())
+                .unwrap_or_default();
+            return (
+                format!("{camel}NotFound"),
+                format!("{human} {id} could not be found."),
+            );
+        }
+    }
+    (default.to_string(), message)
 }
 
 fn html_escape(s: &str) -> String {
@@ -259,6 +304,24 @@ mod tests {
         assert_eq!(v["itemNotFound"]["code"], 404);
         let v = body_json(Dialect::Network.render(&Error::conflict("in use"), "r")).await;
         assert_eq!(v["NeutronError"]["type"], "HTTPConflict");
+        let typed = Error::conflict("IpAddressAlreadyAllocated\u{1f}IP address 10.0.0.5 is taken.");
+        let v = body_json(Dialect::Network.render(&typed, "r")).await;
+        assert_eq!(v["NeutronError"]["type"], "IpAddressAlreadyAllocated");
+        assert_eq!(
+            v["NeutronError"]["message"],
+            "IP address 10.0.0.5 is taken."
+        );
+        let v =
+            body_json(Dialect::Network.render(&Error::not_found("security_group", "g"), "r")).await;
+        assert_eq!(v["NeutronError"]["type"], "SecurityGroupNotFound");
+        assert_eq!(
+            v["NeutronError"]["message"],
+            "Security group g could not be found."
+        );
+        let typed = Error::not_found("resource", "RouterNotFound\u{1f}Router r could not be found");
+        let v = body_json(Dialect::Network.render(&typed, "r")).await;
+        assert_eq!(v["NeutronError"]["type"], "RouterNotFound");
+        assert_eq!(v["NeutronError"]["message"], "Router r could not be found");
     }
 
     #[tokio::test]

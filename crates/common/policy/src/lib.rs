@@ -20,6 +20,7 @@ mod check;
 mod enforcer;
 pub mod glance;
 pub mod keystone;
+pub mod neutron;
 pub mod nova;
 mod parser;
 pub mod placement;

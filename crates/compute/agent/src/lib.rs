@@ -3,7 +3,8 @@
 //! operations serialised per instance (different instances proceed in parallel), caches
 //! base images, reports its host to placement and its heartbeat and power-state changes to
 //! the conductor. Holds no database; depends only on the model, the virt trait, the bus and
-//! the ports it declares ([`ImageSource`], [`NodeReporter`]).
+//! the ports it declares ([`ImageSource`], [`NodeReporter`], [`NetworkPlug`]). Before a VM
+//! with NICs starts, the agent has the host's network agent wire their ports.
 //!
 //! Files under `instances_dir` that belong to the agent: `node_uuid` (the compute node's
 //! resource provider uuid, created once), `_base/` (the image cache) and transient
@@ -30,7 +31,7 @@ use tokio::task::JoinHandle;
 
 pub use image_cache::BASE_DIR;
 pub use node::NODE_UUID_FILE;
-pub use ports::{ImageSource, Inventory, NodeReporter};
+pub use ports::{ImageSource, Inventory, NetworkPlug, NodeReporter};
 
 /// How the agent runs on this host (from `[compute]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +125,19 @@ pub async fn start(
     nodes: Arc<dyn NodeReporter>,
     bus: Arc<dyn Bus>,
 ) -> Result<AgentHandle> {
+    start_with_network(cfg, driver, images, nodes, None, bus).await
+}
+
+/// [`start`] with this host's network agent: instances with NICs can boot (without it,
+/// their spawn fails).
+pub async fn start_with_network(
+    cfg: AgentConfig,
+    driver: Arc<dyn VirtDriver>,
+    images: Arc<dyn ImageSource>,
+    nodes: Arc<dyn NodeReporter>,
+    network: Option<Arc<dyn NetworkPlug>>,
+    bus: Arc<dyn Bus>,
+) -> Result<AgentHandle> {
     if cfg.host.is_empty() {
         return Err(common_error::Error::bad_request(
             "the compute agent needs a host name",
@@ -139,6 +153,7 @@ pub async fn start(
         cfg: cfg.clone(),
         driver,
         images,
+        network,
         cache,
         instances: locks::KeyedLocks::default(),
         known: Mutex::new(HashMap::new()),

@@ -13,18 +13,24 @@ use compute_model::rpc::{
     AgentRequest, ConsoleReply, InstanceSpec, PowerReply, StatesReply, SyncReply,
 };
 use compute_model::PowerState;
-use compute_virt::{ConfigDrive, VirtDriver, VirtError, VmSpec};
+use compute_virt::{ConfigDrive, VirtDriver, VirtError, VmNic, VmSpec};
 
 use crate::image_cache::{check_name, ImageCache, TempFile};
 use crate::locks::KeyedLocks;
-use crate::ports::ImageSource;
+use crate::ports::{ImageSource, NetworkPlug};
 use crate::AgentConfig;
+
+/// How long a boot waits for the network agent to wire the instance's ports (Nova's
+/// `vif_plugging_timeout`).
+pub(crate) const PLUG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The agent's state shared by the RPC handler and the loops.
 pub(crate) struct Agent {
     pub cfg: AgentConfig,
     pub driver: Arc<dyn VirtDriver>,
     pub images: Arc<dyn ImageSource>,
+    /// This host's network agent (`None`: instances with NICs cannot boot here).
+    pub network: Option<Arc<dyn NetworkPlug>>,
     pub cache: ImageCache,
     /// One lock per instance: operations on a VM run one at a time.
     pub instances: KeyedLocks,
@@ -203,8 +209,25 @@ impl Agent {
         };
     }
 
-    /// The driver's spec of an instance: the cached base image, and the config drive with
-    /// the decoded user data when asked for.
+    /// Has the network agent wire the instance's ports (their taps exist once it returns).
+    async fn plug(&self, spec: &InstanceSpec) -> Result<()> {
+        if spec.nics.is_empty() {
+            return Ok(());
+        }
+        let Some(network) = &self.network else {
+            return Err(Error::bad_request(format!(
+                "instance {} has network interfaces but this compute host has no network agent",
+                spec.uuid
+            )));
+        };
+        let ports: Vec<String> = spec.nics.iter().map(|n| n.port_id.clone()).collect();
+        network.plug(&ports, PLUG_TIMEOUT).await.inspect_err(|e| {
+            tracing::warn!(uuid = %spec.uuid, error = %e, "the instance's ports are not wired");
+        })
+    }
+
+    /// The driver's spec of an instance: the cached base image, the config drive with the
+    /// decoded user data when asked for, and the NICs (their ports wired first).
     async fn vm_spec(&self, spec: &InstanceSpec) -> Result<VmSpec> {
         if spec.vcpus < 1 || spec.memory_mb < 1 || spec.root_gb < 0 {
             return Err(Error::bad_request(format!(
@@ -221,7 +244,19 @@ impl Agent {
             Some(text) => Some(decode_user_data(text)?),
             None => None,
         };
+        for nic in &spec.nics {
+            check_name("tap device", &nic.tap)?;
+            let mac_ok =
+                nic.mac.len() == 17 && nic.mac.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+            if nic.tap.len() > 15 || !mac_ok {
+                return Err(Error::bad_request(format!(
+                    "instance {} has a bad NIC (tap {:?}, mac {:?})",
+                    spec.uuid, nic.tap, nic.mac
+                )));
+            }
+        }
         let image = self.cache.ensure(&spec.image_id).await?;
+        self.plug(spec).await?;
         Ok(VmSpec {
             uuid: spec.uuid.clone(),
             name: spec.name.clone(),
@@ -234,7 +269,17 @@ impl Agent {
             config_drive: spec.config_drive.then(|| ConfigDrive {
                 meta_data: spec.meta_data.clone(),
                 user_data,
+                network_data: spec.network_data.clone(),
             }),
+            nics: spec
+                .nics
+                .iter()
+                .map(|n| VmNic {
+                    port_id: n.port_id.clone(),
+                    tap: n.tap.clone(),
+                    mac: n.mac.clone(),
+                })
+                .collect(),
         })
     }
 

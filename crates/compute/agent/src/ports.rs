@@ -1,8 +1,9 @@
 //! What the agent needs from other services, as traits. The binary implements them over
-//! the real image and placement services; tests implement them in memory.
+//! the real image, placement and network services; tests implement them in memory.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use common_error::Result;
 
@@ -39,4 +40,14 @@ pub struct Inventory {
     pub max_unit: i64,
     pub step_size: i64,
     pub allocation_ratio: f64,
+}
+
+/// This host's network agent as the compute agent uses it: the taps of an instance's ports
+/// must exist (on the network's bridge, with their security group rules and DHCP entries)
+/// before QEMU opens them.
+#[async_trait::async_trait]
+pub trait NetworkPlug: Send + Sync + 'static {
+    /// Waits until every port of `port_ids` (bound to this host) is wired on this host;
+    /// `Unavailable` when `timeout` passes first. Ports already wired return at once.
+    async fn plug(&self, port_ids: &[String], timeout: Duration) -> Result<()>;
 }

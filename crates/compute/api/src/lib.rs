@@ -12,6 +12,7 @@ mod flavor_extras;
 mod flavors;
 mod hypervisors;
 mod keypairs;
+pub mod metadata;
 pub mod microversion;
 mod migrations;
 mod quotas;

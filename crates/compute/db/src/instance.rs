@@ -10,6 +10,7 @@ mod action;
 mod extra;
 mod list;
 mod migration;
+mod network;
 pub(crate) mod sql;
 mod usage;
 

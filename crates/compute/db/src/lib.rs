@@ -25,11 +25,18 @@ use common_db::{Db, DbRow, Migration};
 use common_error::{Error, Result};
 
 /// The compute schema, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "instance_network",
+        sql: include_str!("migrations/0002_instance_network.sql"),
+    },
+];
 
 /// Compute's store. Cheap to clone.
 #[derive(Clone, Debug)]

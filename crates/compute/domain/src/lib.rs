@@ -4,13 +4,15 @@
 //! agents over the bus.
 //!
 //! Depends on its own model and store, the scheduler (pure functions), the bus, and the
-//! ports below for the other services it needs (placement, image); the binary wires those
-//! ports to the real services. Must not depend on HTTP types or on any other service's
+//! ports below for the other services it needs (placement, image, network); the binary
+//! wires those ports to the real services. Must not depend on HTTP types or on any other service's
 //! domain or db crates.
 
 pub mod conductor;
 pub mod flavor;
 pub mod keypair;
+pub mod metadata;
+pub mod network;
 pub mod ports;
 pub mod quota;
 pub mod server;
@@ -24,7 +26,8 @@ use std::sync::Arc;
 use common_bus::Bus;
 use common_config::ComputeConfig;
 pub use compute_db::Store;
-pub use ports::{HostCandidate, ImageInfo, ImagePort, PlacementPort};
+pub use metadata::MetadataLookup;
+pub use ports::{HostCandidate, ImageInfo, ImagePort, NetworkPort, PlacementPort};
 
 /// Who is asking, as compute sees it (built by the API from the token).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -46,6 +49,9 @@ pub struct Compute {
     pub store: Store,
     pub placement: Arc<dyn PlacementPort>,
     pub images: Arc<dyn ImagePort>,
+    /// The network service; `None` when the cloud has none (servers then boot with
+    /// `networks: "none"` or `"auto"` and get no NIC).
+    pub network: Option<Arc<dyn NetworkPort>>,
     pub bus: Arc<dyn Bus>,
     pub cfg: ComputeConfig,
 }
@@ -62,8 +68,16 @@ impl Compute {
             store,
             placement,
             images,
+            network: None,
             bus,
             cfg,
         }
+    }
+
+    /// The same service with the network service plugged in: servers get ports, NICs and
+    /// addresses.
+    pub fn with_network(mut self, network: Arc<dyn NetworkPort>) -> Self {
+        self.network = Some(network);
+        self
     }
 }

@@ -61,6 +61,8 @@ pub struct ServerCreate {
     /// `flavorRef` as an id (URL stripped by the API).
     pub flavor_ref: String,
     pub networks: Option<Networks>,
+    /// `security_groups` names (or ids) for the ports compute creates; empty: `default`.
+    pub security_groups: Vec<String>,
     pub key_name: Option<String>,
     /// Base64, as sent (the API has checked it decodes and its size).
     pub user_data: Option<String>,
@@ -405,3 +407,5 @@ const TAG_VM_STATES: &[VmState] = &[
 mod tests;
 #[cfg(test)]
 mod tests_crud;
+#[cfg(test)]
+mod tests_network;

@@ -2,6 +2,7 @@
 //! compute services, and the messages the conductor and the compute agents exchange over
 //! the bus. Plain data only: no I/O, no HTTP, no database, no other service.
 
+pub mod network;
 pub mod rpc;
 pub mod state;
 
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use network::{FixedIp, Route, Subnet, Vif};
 pub use state::{PowerState, TaskState, VmState};
 
 /// A flavor: the hardware template a server is built from. `id` is Nova's `flavorid`

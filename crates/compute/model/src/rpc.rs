@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::PowerState;
+use crate::{PowerState, Vif};
 
 /// The bus topic the agent on `host` serves.
 pub fn agent_topic(host: &str) -> String {
@@ -41,6 +41,13 @@ pub struct InstanceSpec {
     pub user_data: Option<String>,
     /// Attach a config drive (always on while there is no metadata service on a network).
     pub config_drive: bool,
+    /// The NICs, in the guest's order: each port is plugged (its tap wired by the network
+    /// agent) before the VM starts.
+    #[serde(default)]
+    pub nics: Vec<Vif>,
+    /// `network_data.json` for the config drive (`null`: none).
+    #[serde(default)]
+    pub network_data: serde_json::Value,
 }
 
 /// A request to the agent on one host.
@@ -228,6 +235,8 @@ mod tests {
             meta_data: serde_json::json!({}),
             user_data: None,
             config_drive: true,
+            nics: Vec::new(),
+            network_data: serde_json::Value::Null,
         };
         let r = AgentRequest::Rescue {
             spec: spec.clone(),

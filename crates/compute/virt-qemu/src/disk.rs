@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use compute_virt::{ConfigDrive, VirtError, VmSpec};
+use compute_virt::{ConfigDrive, VirtError, VmNic, VmSpec};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
@@ -26,6 +26,9 @@ pub struct SavedSpec {
     pub base_format: String,
     #[serde(default)]
     pub image_properties: BTreeMap<String, String>,
+    /// The NICs (taps the network agent made) the VM boots with.
+    #[serde(default)]
+    pub nics: Vec<VmNic>,
 }
 
 impl SavedSpec {
@@ -39,6 +42,7 @@ impl SavedSpec {
             base_image: spec.base_image.clone(),
             base_format: spec.base_format.clone(),
             image_properties: spec.image_properties.clone(),
+            nics: spec.nics.clone(),
         }
     }
 }
@@ -151,8 +155,8 @@ pub async fn create_overlay(
         .map_err(|e| io_err("rename", &tmp, e))
 }
 
-/// Builds `config.img`: vfat labelled `config-2` with `openstack/latest/meta_data.json` and
-/// (when given) `openstack/latest/user_data`, written with mtools.
+/// Builds `config.img`: vfat labelled `config-2` with `openstack/latest/meta_data.json`,
+/// (when given) `network_data.json` and `user_data`, written with mtools.
 pub async fn build_config_drive(paths: &VmPaths, drive: &ConfigDrive) -> Result<(), VirtError> {
     let staging = paths.dir.join("config.d");
     let _ = tokio::fs::remove_dir_all(&staging).await;
@@ -162,6 +166,11 @@ pub async fn build_config_drive(paths: &VmPaths, drive: &ConfigDrive) -> Result<
     let meta = serde_json::to_vec(&drive.meta_data)
         .map_err(|e| VirtError::Failed(format!("encode meta_data.json: {e}")))?;
     let mut files = vec![("meta_data.json", meta)];
+    if !drive.network_data.is_null() {
+        let net = serde_json::to_vec(&drive.network_data)
+            .map_err(|e| VirtError::Failed(format!("encode network_data.json: {e}")))?;
+        files.push(("network_data.json", net));
+    }
     if let Some(user_data) = &drive.user_data {
         files.push(("user_data", user_data.clone()));
     }
@@ -268,6 +277,11 @@ mod tests {
             base_format: "raw".into(),
             image_properties: Default::default(),
             config_drive: None,
+            nics: vec![VmNic {
+                port_id: "p1".into(),
+                tap: "tapp1".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+            }],
         }
     }
 
@@ -354,6 +368,7 @@ mod tests {
         let drive = ConfigDrive {
             meta_data: serde_json::json!({"uuid": "u", "hostname": "h1"}),
             user_data: Some(b"#!/bin/sh\necho hi\n".to_vec()),
+            network_data: serde_json::json!({"links": [{"id": "tap1"}]}),
         };
         build_config_drive(&paths, &drive).await.unwrap();
         let img = paths.config_drive();
@@ -386,6 +401,9 @@ mod tests {
             serde_json::from_slice(&read("meta_data.json").await.unwrap()).unwrap();
         assert_eq!(meta["hostname"], "h1");
         assert_eq!(read("user_data").await.unwrap(), b"#!/bin/sh\necho hi\n");
+        let net: serde_json::Value =
+            serde_json::from_slice(&read("network_data.json").await.unwrap()).unwrap();
+        assert_eq!(net["links"][0]["id"], "tap1");
         assert!(!paths.dir.join("config.d").exists());
         assert!(!paths.dir.join("config.img.tmp").exists());
     }

@@ -9,7 +9,7 @@ use compute_virt::{PowerState, VirtError};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
-use crate::cmdline::{shell_quote, QemuArgs, VmPaths};
+use crate::cmdline::{shell_quote, Nic, QemuArgs, VmPaths};
 use crate::disk::SavedSpec;
 use crate::process::{kill_and_wait, verified_pid, wait_gone};
 use crate::qmp::{Qmp, QmpError};
@@ -215,6 +215,20 @@ pub async fn save(paths: &VmPaths, live: &Live) -> Result<(), VirtError> {
     quit_or_kill(paths, live.pid).await
 }
 
+/// The command line's NICs for a saved spec: one virtio-net per port, in order.
+pub(crate) fn nics(saved: &SavedSpec) -> Vec<Nic> {
+    saved
+        .nics
+        .iter()
+        .enumerate()
+        .map(|(n, nic)| Nic {
+            id: format!("n{n}"),
+            ifname: nic.tap.clone(),
+            mac: nic.mac.clone(),
+        })
+        .collect()
+}
+
 impl QemuDriver {
     /// Starts QEMU for `saved` (daemonized), restoring `suspend.state` when `incoming`, and
     /// returns its pid once QMP answers. The config drive is attached when `config.img` exists;
@@ -236,7 +250,7 @@ impl QemuDriver {
             accel: self.accel().await,
             config_drive: exists(&paths.config_drive()).await,
             rescue: exists(&paths.rescue_disk()).await,
-            nics: Vec::new(),
+            nics: nics(saved),
             incoming: incoming.then(|| paths.saved_state()),
         };
         let log_path = paths.qemu_log();
@@ -339,6 +353,49 @@ pub async fn finish_restore(paths: &VmPaths, pid: u32) -> Result<(), VirtError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_nics_become_numbered_tap_netdevs() {
+        let saved = SavedSpec {
+            uuid: "u".into(),
+            name: "vm".into(),
+            vcpus: 1,
+            memory_mb: 64,
+            root_gb: 1,
+            base_image: "/b".into(),
+            base_format: "qcow2".into(),
+            image_properties: Default::default(),
+            nics: ["a", "b"]
+                .iter()
+                .map(|p| compute_virt::VmNic {
+                    port_id: (*p).into(),
+                    tap: format!("tap{p}"),
+                    mac: format!("fa:16:3e:00:00:0{}", if *p == "a" { 1 } else { 2 }),
+                })
+                .collect(),
+        };
+        let n = nics(&saved);
+        assert_eq!(
+            n,
+            vec![
+                Nic {
+                    id: "n0".into(),
+                    ifname: "tapa".into(),
+                    mac: "fa:16:3e:00:00:01".into()
+                },
+                Nic {
+                    id: "n1".into(),
+                    ifname: "tapb".into(),
+                    mac: "fa:16:3e:00:00:02".into()
+                },
+            ]
+        );
+        // A spec.json written before NICs existed still reads (no NIC).
+        let old = r#"{"uuid":"u","name":"vm","vcpus":1,"memory_mb":64,"root_gb":1,
+            "base_image":"/b","base_format":"qcow2"}"#;
+        let s: SavedSpec = serde_json::from_str(old).unwrap();
+        assert!(nics(&s).is_empty());
+    }
 
     #[test]
     fn run_states_map_to_power_states() {

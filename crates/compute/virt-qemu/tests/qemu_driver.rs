@@ -101,7 +101,9 @@ fn spec(uuid: &str, base: &Path, hostname: Option<&str>) -> VmSpec {
                 "availability_zone": "nova", "public_keys": {}
             }),
             user_data: Some(b"#!/bin/sh\necho FERROSTACK-GUEST: hello-from-qemu-driver\n".to_vec()),
+            network_data: serde_json::Value::Null,
         }),
+        nics: Vec::new(),
     }
 }
 

@@ -302,6 +302,7 @@ mod tests {
             base_format: "qcow2".into(),
             image_properties: Default::default(),
             config_drive: None,
+            nics: Vec::new(),
         }
     }
 

@@ -48,12 +48,25 @@ pub struct HostInfo {
     pub cpu_info: String,
 }
 
-/// Config drive contents (`openstack/latest/meta_data.json` and `user_data`).
+/// Config drive contents (`openstack/latest/meta_data.json`, `network_data.json` and
+/// `user_data`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigDrive {
     pub meta_data: serde_json::Value,
     /// Decoded user data bytes.
     pub user_data: Option<Vec<u8>>,
+    /// `network_data.json`; `null` leaves the file out.
+    pub network_data: serde_json::Value,
+}
+
+/// A NIC of a VM: a virtio-net device on the host tap device of a port, which the network
+/// agent has created (and wired) before the VM starts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VmNic {
+    pub port_id: String,
+    /// The tap device the hypervisor opens.
+    pub tap: String,
+    pub mac: String,
 }
 
 /// What the driver needs to build or boot a VM.
@@ -71,6 +84,8 @@ pub struct VmSpec {
     pub base_format: String,
     pub image_properties: BTreeMap<String, String>,
     pub config_drive: Option<ConfigDrive>,
+    /// The NICs in the guest's order (none: no network device at all).
+    pub nics: Vec<VmNic>,
 }
 
 /// A VM's current shape as the hypervisor reports it.

@@ -89,6 +89,26 @@ pub struct TestDriver {
     in_flight: Mutex<HashMap<String, usize>>,
     pub max_in_flight_per_vm: AtomicUsize,
     pub hard_reboot_meet: Barrier,
+    /// Every spec `spawn` got.
+    pub spawned: Mutex<Vec<VmSpec>>,
+}
+
+/// The host's network agent: records what it is asked to plug; fails when told.
+#[derive(Default)]
+pub struct FakePlug {
+    pub plugged: Mutex<Vec<Vec<String>>>,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl compute_agent::NetworkPlug for FakePlug {
+    async fn plug(&self, port_ids: &[String], _timeout: Duration) -> Result<()> {
+        self.plugged.lock().unwrap().push(port_ids.to_vec());
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("ports not wired in time".into()));
+        }
+        Ok(())
+    }
 }
 
 impl TestDriver {
@@ -100,6 +120,7 @@ impl TestDriver {
             in_flight: Mutex::new(HashMap::new()),
             max_in_flight_per_vm: AtomicUsize::new(0),
             hard_reboot_meet: Barrier::new(2),
+            spawned: Mutex::new(Vec::new()),
         }
     }
 
@@ -143,6 +164,7 @@ impl VirtDriver for TestDriver {
             "the base image is cached before spawn"
         );
         assert_eq!(spec.base_format, "qcow2");
+        self.spawned.lock().unwrap().push(spec.clone());
         self.inner.spawn(spec).await
     }
     async fn destroy(&self, uuid: &str) -> compute_virt::Result<()> {
@@ -276,6 +298,20 @@ impl World {
         .unwrap()
     }
 
+    /// An agent with this host's network agent `plug`.
+    pub async fn start_networked(&self, cfg: AgentConfig, plug: Arc<FakePlug>) -> AgentHandle {
+        compute_agent::start_with_network(
+            cfg,
+            self.driver.clone(),
+            self.images.clone(),
+            self.nodes.clone(),
+            Some(plug),
+            self.bus.clone(),
+        )
+        .await
+        .unwrap()
+    }
+
     pub async fn call(&self, request: AgentRequest) -> Result<Value> {
         let (method, args) = request.to_wire().unwrap();
         self.call_raw(&method, args).await
@@ -319,6 +355,8 @@ pub fn spec(uuid: &str) -> InstanceSpec {
         meta_data: serde_json::json!({"uuid": uuid}),
         user_data: Some("IyEvYmluL3NoCmVjaG8gaGkK".into()),
         config_drive: true,
+        nics: Vec::new(),
+        network_data: Value::Null,
     }
 }
 

@@ -304,7 +304,7 @@ async fn rebuild(
     let password = json_str(arg.get("adminPass")).unwrap_or_else(super::create::generate_password);
     s.compute.server_rebuild(&caller.ctx, &inst.uuid, r).await?;
     let inst = load(s, caller, &inst.uuid).await?;
-    let mut view = written_view(s, caller, mv, &inst);
+    let mut view = written_view(s, caller, mv, &inst).await?;
     if mv.at_least(54) {
         view["key_name"] = json!(inst.key_name);
     }

@@ -343,11 +343,23 @@ pub(super) async fn create(
     } else {
         Some(name.clone())
     };
+    let security_groups: Vec<String> = server
+        .get("security_groups")
+        .and_then(Value::as_array)
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|g| g.get("name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let req = ServerCreate {
         name,
         image_ref,
         flavor_ref,
         networks,
+        security_groups,
         key_name: json_str(server.get("key_name")),
         user_data: json_str(server.get("user_data")),
         metadata: string_map(server.get("metadata")),

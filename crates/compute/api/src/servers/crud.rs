@@ -70,9 +70,15 @@ async fn list(
     let found = s.compute.server_list(&caller.ctx, &q.filter).await?;
     let servers: Vec<Value> = if detail {
         let o = with_policy(&s, &caller, mv, &own, ViewOpts::show());
+        let uuids: Vec<String> = found.iter().map(|i| i.uuid.clone()).collect();
+        let nets = s.compute.server_networking(&uuids).await?;
         found
             .iter()
-            .map(|i| views::server(&s.base_url, mv, i, o))
+            .map(|i| {
+                let mut v = views::server(&s.base_url, mv, i, o);
+                views::networking(&mut v, nets.get(&i.uuid));
+                v
+            })
             .collect()
     } else {
         found.iter().map(|i| views::basic(&s.base_url, i)).collect()
@@ -116,13 +122,22 @@ pub(super) async fn show(
     let target = server_target(&inst);
     s.authorize(&caller, "os_compute_api:servers:show", &target)?;
     let o = with_policy(&s, &caller, mv, &target, ViewOpts::show());
-    Ok(Json(
-        json!({"server": views::server(&s.base_url, mv, &inst, o)}),
-    ))
+    let mut view = views::server(&s.base_url, mv, &inst, o);
+    let nets = s
+        .compute
+        .server_networking(std::slice::from_ref(&inst.uuid))
+        .await?;
+    views::networking(&mut view, nets.get(&inst.uuid));
+    Ok(Json(json!({ "server": view })))
 }
 
 /// The body `PUT /servers/{id}` and rebuild answer with.
-pub(crate) fn written_view(s: &ApiState, caller: &Caller, mv: Mv, inst: &Instance) -> Value {
+pub(crate) async fn written_view(
+    s: &ApiState,
+    caller: &Caller,
+    mv: Mv,
+    inst: &Instance,
+) -> Result<Value, Error> {
     let mut o = ViewOpts::after_write(mv);
     if mv.at_least(75) {
         o = with_policy(s, caller, mv, &server_target(inst), o);
@@ -135,7 +150,13 @@ pub(crate) fn written_view(s: &ApiState, caller: &Caller, mv: Mv, inst: &Instanc
             );
         o.is_admin = caller.ctx.is_admin;
     }
-    views::server(&s.base_url, mv, inst, o)
+    let mut view = views::server(&s.base_url, mv, inst, o);
+    let nets = s
+        .compute
+        .server_networking(std::slice::from_ref(&inst.uuid))
+        .await?;
+    views::networking(&mut view, nets.get(&inst.uuid));
+    Ok(view)
 }
 
 /// `PUT /servers/{id}`.
@@ -168,7 +189,7 @@ pub(super) async fn update(
     };
     let inst = s.compute.server_update(&caller.ctx, &inst.uuid, u).await?;
     Ok(Json(
-        json!({"server": written_view(&s, &caller, mv, &inst)}),
+        json!({"server": written_view(&s, &caller, mv, &inst).await?}),
     ))
 }
 

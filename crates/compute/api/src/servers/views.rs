@@ -1,12 +1,15 @@
 //! The server body per microversion (Nova's `views/servers.py`), up to 2.79.
 //!
-//! Where Ferrostack has no equivalent yet: `addresses` is `{}` (no networks),
-//! `os-extended-volumes:volumes_attached` is `[]`, `security_groups` is left out (Nova adds
-//! it only for servers with ports), `host_status` is `UP` when the server has a host and `""`
+//! `addresses` and `security_groups` come from the network service ([`networking`]:
+//! `security_groups` only for servers with ports, as Nova does).
+//!
+//! Where Ferrostack has no equivalent yet: `os-extended-volumes:volumes_attached` is `[]`,
+//! `host_status` is `UP` when the server has a host and `""`
 //! otherwise (the service's state is not consulted), `OS-EXT-SRV-ATTR:instance_name` is
 //! `instance-<first 8 hex digits of the uuid>` (Nova uses the database id), and
 //! `hypervisor_hostname` is the host's name.
 
+use compute_domain::ports::InstanceNetworking;
 use compute_model::{state, Instance, TaskState, VmState};
 use serde_json::{json, Map, Value};
 
@@ -226,4 +229,36 @@ pub(crate) fn server(base: &str, mv: Mv, inst: &Instance, o: ViewOpts) -> Value 
         put("locked_reason", json!(inst.locked_reason));
     }
     Value::Object(m)
+}
+
+/// Sets a detailed view's `addresses` (Nova's `views/addresses.py` with the `OS-EXT-IPS`
+/// and `OS-EXT-IPS-MAC` attributes) and, for a server with ports, its `security_groups`.
+pub(crate) fn networking(view: &mut Value, n: Option<&InstanceNetworking>) {
+    let Some(n) = n else { return };
+    let mut addresses = Map::new();
+    for (network, list) in &n.addresses {
+        let items: Vec<Value> = list
+            .iter()
+            .map(|a| {
+                json!({
+                    "version": a.version,
+                    "addr": a.addr,
+                    "OS-EXT-IPS:type": a.kind,
+                    "OS-EXT-IPS-MAC:mac_addr": a.mac,
+                })
+            })
+            .collect();
+        addresses.insert(network.clone(), Value::Array(items));
+    }
+    if let Some(m) = view.as_object_mut() {
+        m.insert("addresses".into(), Value::Object(addresses));
+        if !n.security_groups.is_empty() {
+            let groups: Vec<Value> = n
+                .security_groups
+                .iter()
+                .map(|g| json!({ "name": g }))
+                .collect();
+            m.insert("security_groups".into(), Value::Array(groups));
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! `server_create`: validate what the request names (flavor, image, key, group, zone,
-//! networks, metadata quota), insert the instances with their quota, `create` actions and
+//! networks and security groups, metadata quota), insert the instances with their quota, `create` actions and
 //! pending build workflows in one transaction, join the server group, and ask the
 //! conductor to run the builds.
 
@@ -10,7 +10,8 @@ use compute_db::{InstanceCreate, NewInstance, NewWorkflow};
 use compute_model::{Flavor, Instance, PowerState, TaskState, VmState};
 use rand::Rng;
 
-use super::{action_record, request_id, Networks, ServerCreate, MAX_TAGS};
+use super::{action_record, request_id, ServerCreate, MAX_TAGS};
+use crate::network;
 use crate::ports::ImageInfo;
 use crate::workflows::build::BuildState;
 use crate::workflows::Caller;
@@ -170,13 +171,6 @@ async fn zone(
 }
 
 pub(super) async fn create(c: &Compute, ctx: &Context, req: ServerCreate) -> Result<Vec<Instance>> {
-    if let Some(Networks::List(list)) = &req.networks {
-        if !list.is_empty() {
-            return Err(Error::bad_request(
-                "Networking is not available yet; create servers with networks 'none' or 'auto'.",
-            ));
-        }
-    }
     let f = flavor(c, ctx, &req.flavor_ref).await?;
     let img = image(c, ctx, &req, &f).await?;
     let key_data = match &req.key_name {
@@ -200,6 +194,14 @@ pub(super) async fn create(c: &Compute, ctx: &Context, req: ServerCreate) -> Res
         }
     }
     let (az, force_host) = zone(c, ctx, req.availability_zone.as_deref()).await?;
+    let nets = network::resolve(
+        c,
+        ctx,
+        req.networks.as_ref(),
+        &req.security_groups,
+        req.max_count.max(req.min_count).max(1),
+    )
+    .await?;
     let limits = c.limits(&ctx.project_id).await?;
     if let Some(max) = limits.get("metadata_items").copied().filter(|m| *m >= 0) {
         if req.metadata.len() as i64 > max {
@@ -287,6 +289,7 @@ pub(super) async fn create(c: &Compute, ctx: &Context, req: ServerCreate) -> Res
                     image_id: img.id.clone(),
                     image_properties: img.properties.clone(),
                     force_host: force_host.clone(),
+                    network: nets.clone(),
                     ..BuildState::default()
                 };
                 let data =

@@ -1,8 +1,11 @@
 //! Build (Nova's `schedule_and_build_instances` + `build_and_run_instance`): schedule and
-//! claim, spawn on the chosen host's agent, mark ACTIVE. A failure undoes the spawn
-//! (destroy) and the claim (release) and leaves the server ERROR with a fault; a restart
-//! in the middle does the same with "Build interrupted by a restart of the control plane".
-//! The steps' bodies are shared with unshelve.
+//! claim, allocate the ports on the chosen host (the network service creates or binds one
+//! per requested NIC), spawn on the host's agent (which has the network agent wire the
+//! ports before QEMU opens their taps), mark ACTIVE. A failure undoes the spawn (destroy),
+//! the ports (deleted, or unbound when the user gave them) and the claim (release) and
+//! leaves the server ERROR with a fault; a restart in the middle does the same with "Build
+//! interrupted by a restart of the control plane". The steps' bodies are shared with
+//! unshelve.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +20,7 @@ use super::{
     agent_call, agent_power, end_failed, event_end, event_start, fault_of, instance, instance_spec,
     schedule, Caller, AGENT_TIMEOUT, SPAWN_TIMEOUT,
 };
+use crate::network::{self, Requested};
 
 /// The instance-action event of a build.
 pub(crate) const EVENT: &str = "compute__do_build_and_run_instance";
@@ -43,6 +47,9 @@ pub(crate) struct BuildState {
     pub node: Option<String>,
     #[serde(default)]
     pub power_state: Option<PowerState>,
+    /// The NICs and security groups the create asked for (checked by the API call).
+    #[serde(default)]
+    pub network: Requested,
 }
 
 /// Schedules and claims while the instance is `vm`/`task`; records the host and moves to
@@ -100,6 +107,24 @@ pub(crate) async fn unplace(cx: &Cx) -> Result<()> {
     cx.compute.placement.release(&cx.instance_uuid).await
 }
 
+/// Creates or binds the instance's ports on the chosen host.
+pub(crate) async fn allocate_network(cx: &Cx, st: &BuildState) -> Result<()> {
+    let c = &cx.compute;
+    let i = instance(c, &cx.instance_uuid).await?;
+    let host =
+        st.host.clone().or_else(|| i.host.clone()).ok_or_else(|| {
+            Error::Internal(format!("instance {} has no host for its ports", i.uuid))
+        })?;
+    network::allocate(c, &st.caller.ctx(), &i, &host, &st.network)
+        .await
+        .map(|_| ())
+}
+
+/// Frees every port of the instance (the user's own are unbound, not deleted).
+pub(crate) async fn deallocate_network(cx: &Cx, st: &BuildState) -> Result<()> {
+    network::deallocate(&cx.compute, &cx.instance_uuid, &st.network.user_ports()).await
+}
+
 /// Spawns the VM from `image_id` on the chosen host.
 pub(crate) async fn boot(cx: &Cx, st: &mut BuildState) -> Result<()> {
     let c = &cx.compute;
@@ -108,7 +133,7 @@ pub(crate) async fn boot(cx: &Cx, st: &mut BuildState) -> Result<()> {
         st.host.clone().or_else(|| i.host.clone()).ok_or_else(|| {
             Error::Internal(format!("instance {} has no host to spawn on", i.uuid))
         })?;
-    let spec = instance_spec(&i, &i.flavor, &st.image_id, &st.image_properties);
+    let spec = instance_spec(c, &i, &i.flavor, &st.image_id, &st.image_properties).await?;
     st.power_state =
         Some(agent_power(c, &host, &AgentRequest::Spawn { spec }, SPAWN_TIMEOUT).await?);
     Ok(())
@@ -163,7 +188,8 @@ impl Build {
 impl Workflow for Build {
     type State = BuildState;
     const KIND: &'static str = "build";
-    const STEPS: &'static [&'static str] = &["schedule_and_claim", "spawn", "finish"];
+    const STEPS: &'static [&'static str] =
+        &["schedule_and_claim", "allocate_network", "spawn", "finish"];
     const ON_INTERRUPT: Interrupt = Interrupt::Undo;
 
     async fn run(&self, cx: &Cx, step: &str, st: &mut BuildState) -> Result<()> {
@@ -179,6 +205,7 @@ impl Workflow for Build {
                 )
                 .await
             }
+            "allocate_network" => allocate_network(cx, st).await,
             "spawn" => boot(cx, st).await,
             _ => {
                 let u = InstanceUpdate {
@@ -210,6 +237,7 @@ impl Workflow for Build {
     async fn undo(&self, cx: &Cx, step: &str, st: &mut BuildState) -> Result<()> {
         match step {
             "schedule_and_claim" => unplace(cx).await,
+            "allocate_network" => deallocate_network(cx, st).await,
             "spawn" => unboot(cx, st).await,
             _ => Ok(()),
         }

@@ -1,5 +1,6 @@
-//! Delete (Nova's `terminate_instance`): destroy the VM on its host, release the
-//! allocation, leave the server group, soft-delete the row (which gives the quota back).
+//! Delete (Nova's `terminate_instance`): destroy the VM on its host, free its ports (the
+//! ones compute created are deleted, the user's own unbound), release the allocation,
+//! leave the server group, soft-delete the row (which gives the quota back).
 //! Every step is replayable, so a restart resumes the run; an unreachable agent parks it
 //! until the next start instead of marking the server deleted with a VM still running.
 
@@ -28,7 +29,13 @@ pub(crate) struct Delete;
 impl Workflow for Delete {
     type State = DeleteState;
     const KIND: &'static str = "delete";
-    const STEPS: &'static [&'static str] = &["destroy", "release", "leave_group", "soft_delete"];
+    const STEPS: &'static [&'static str] = &[
+        "destroy",
+        "deallocate_network",
+        "release",
+        "leave_group",
+        "soft_delete",
+    ];
     const ON_INTERRUPT: Interrupt = Interrupt::Resume;
 
     async fn run(&self, cx: &Cx, step: &str, st: &mut DeleteState) -> Result<()> {
@@ -56,6 +63,7 @@ impl Workflow for Delete {
                 }
                 Ok(())
             }
+            "deallocate_network" => crate::network::deallocate(c, uuid, &[]).await,
             "release" => c.placement.release(uuid).await,
             "leave_group" => match &i.server_group {
                 Some(g) => match c.store.server_group_remove_member(g, uuid).await {

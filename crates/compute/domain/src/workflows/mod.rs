@@ -19,11 +19,12 @@ pub(crate) mod shelve;
 pub(crate) mod snapshot;
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+pub(crate) mod testkit_net;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine as _;
 use common_error::{Error, Result};
 use compute_db::{Expect, InstanceChange, InstanceUpdate};
 use compute_model::rpc::{agent_topic, AgentRequest, InstanceSpec, PowerReply};
@@ -179,39 +180,17 @@ pub(crate) fn host_of(i: &Instance) -> Result<String> {
         .ok_or_else(|| Error::Conflict(format!("Instance {} is not ready", i.uuid)))
 }
 
-/// `meta_data.json` as Nova's metadata service writes it.
-pub(crate) fn meta_data(i: &Instance) -> serde_json::Value {
-    let mut seed = [0u8; 512];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
-    let mut public_keys = serde_json::Map::new();
-    let mut keys = Vec::new();
-    if let (Some(name), Some(data)) = (&i.key_name, &i.key_data) {
-        public_keys.insert(name.clone(), serde_json::Value::String(data.clone()));
-        keys.push(serde_json::json!({"name": name, "type": "ssh", "data": data}));
-    }
-    serde_json::json!({
-        "uuid": i.uuid,
-        "name": i.name,
-        "hostname": i.hostname,
-        "launch_index": i.launch_index,
-        "availability_zone": i.availability_zone,
-        "project_id": i.project_id,
-        "public_keys": public_keys,
-        "keys": keys,
-        "meta": i.metadata,
-        "devices": [],
-        "random_seed": base64::engine::general_purpose::STANDARD.encode(seed),
-    })
-}
-
-/// What an agent boots `i` from, with `flavor`'s shape and `image_id`.
-pub(crate) fn instance_spec(
+/// What an agent boots `i` from, with `flavor`'s shape and `image_id`, and the NICs
+/// recorded for it.
+pub(crate) async fn instance_spec(
+    c: &Compute,
     i: &Instance,
     flavor: &Flavor,
     image_id: &str,
     image_properties: &BTreeMap<String, String>,
-) -> InstanceSpec {
-    InstanceSpec {
+) -> Result<InstanceSpec> {
+    let nics = c.store.instance_vifs(&i.uuid).await?;
+    Ok(InstanceSpec {
         uuid: i.uuid.clone(),
         name: i.name.clone(),
         hostname: i.hostname.clone(),
@@ -221,10 +200,12 @@ pub(crate) fn instance_spec(
         root_gb: flavor.disk,
         image_id: image_id.to_string(),
         image_properties: image_properties.clone(),
-        meta_data: meta_data(i),
+        meta_data: crate::metadata::meta_data(i),
         user_data: i.user_data.clone(),
         config_drive: true,
-    }
+        network_data: crate::network::network_data(&nics),
+        nics,
+    })
 }
 
 /// The fault recorded for `err` (internal context goes to `details` only).

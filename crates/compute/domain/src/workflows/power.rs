@@ -156,19 +156,23 @@ impl Workflow for Power {
             let host = host_of(&i)?;
             event_start(c, &i.uuid, &st.request_id, st.op.event(), Some(&host)).await;
             let uuid = i.uuid.clone();
-            let spec = || instance_spec(&i, &i.flavor, &i.image_ref, &st.image_properties);
+            let props = &st.image_properties;
             let req = match st.op {
                 PowerOp::Stop => AgentRequest::PowerOff {
                     uuid,
                     timeout_secs: st.shutdown_timeout_secs,
                 },
-                PowerOp::Start => AgentRequest::PowerOn { spec: spec() },
+                PowerOp::Start => AgentRequest::PowerOn {
+                    spec: instance_spec(c, &i, &i.flavor, &i.image_ref, props).await?,
+                },
                 PowerOp::Reboot => AgentRequest::Reboot { uuid, hard: false },
                 PowerOp::RebootHard => AgentRequest::Reboot { uuid, hard: true },
                 PowerOp::Pause => AgentRequest::Pause { uuid },
                 PowerOp::Unpause => AgentRequest::Unpause { uuid },
                 PowerOp::Suspend => AgentRequest::Suspend { uuid },
-                PowerOp::Resume => AgentRequest::Resume { spec: spec() },
+                PowerOp::Resume => AgentRequest::Resume {
+                    spec: instance_spec(c, &i, &i.flavor, &i.image_ref, props).await?,
+                },
             };
             let timeout = AGENT_TIMEOUT + std::time::Duration::from_secs(st.shutdown_timeout_secs);
             st.power_state = Some(agent_power(c, &host, &req, timeout).await?);

@@ -82,7 +82,8 @@ impl Workflow for Rebuild {
             }
             "spawn" => {
                 let host = host_of(&i)?;
-                let spec = instance_spec(&i, &i.flavor, &st.image_id, &st.image_properties);
+                let spec =
+                    instance_spec(c, &i, &i.flavor, &st.image_id, &st.image_properties).await?;
                 let mut p =
                     agent_power(c, &host, &AgentRequest::Spawn { spec }, SPAWN_TIMEOUT).await?;
                 if st.stopped {

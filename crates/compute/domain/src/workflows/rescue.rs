@@ -90,7 +90,7 @@ impl Rescue {
     /// Back to the instance's own disk after a failed rescue, stopped again when it was.
     async fn unrescue(&self, c: &Compute, i: &Instance, st: &RescueState) -> Result<()> {
         let host = host_of(i)?;
-        let spec = instance_spec(i, &i.flavor, &i.image_ref, &st.image_properties);
+        let spec = instance_spec(c, i, &i.flavor, &i.image_ref, &st.image_properties).await?;
         agent_power(c, &host, &AgentRequest::Unrescue { spec }, SPAWN_TIMEOUT).await?;
         if st.prev_vm == VmState::Stopped {
             let off = AgentRequest::PowerOff {
@@ -147,7 +147,7 @@ impl Workflow for Rescue {
         if step == "agent" {
             let host = host_of(&i)?;
             event_start(c, &i.uuid, &st.request_id, st.op.event(), Some(&host)).await;
-            let spec = instance_spec(&i, &i.flavor, &i.image_ref, &st.image_properties);
+            let spec = instance_spec(c, &i, &i.flavor, &i.image_ref, &st.image_properties).await?;
             let req = match st.op {
                 RescueOp::Rescue => AgentRequest::Rescue {
                     spec,

@@ -114,7 +114,7 @@ impl Resize {
     async fn shape(&self, cx: &Cx, st: &mut ResizeState, flavor: &Flavor) -> Result<()> {
         let c = &cx.compute;
         let i = instance(c, &cx.instance_uuid).await?;
-        let spec = instance_spec(&i, flavor, &i.image_ref, &st.image_properties);
+        let spec = instance_spec(c, &i, flavor, &i.image_ref, &st.image_properties).await?;
         let mut p = agent_power(c, &st.host, &AgentRequest::Resize { spec }, SPAWN_TIMEOUT).await?;
         if st.stopped {
             let off = AgentRequest::PowerOff {

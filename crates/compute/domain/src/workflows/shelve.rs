@@ -1,7 +1,8 @@
 //! Shelve (always offloaded, Nova's default `shelved_offload_time = 0`): power off,
 //! snapshot the disk to `<name>-shelved`, destroy the VM, release the allocation →
 //! SHELVED_OFFLOADED. Unshelve: schedule, claim and spawn from that image (the build's
-//! steps) → ACTIVE, then delete the image.
+//! steps) → ACTIVE, then delete the image. The ports stay allocated (and bound to the old
+//! host) while the server is shelved; unshelve binds them to the new host before the spawn.
 
 use std::collections::BTreeMap;
 
@@ -125,7 +126,8 @@ impl Workflow for Shelve {
             "power_off" if st.prev_vm == VmState::Active => {
                 let i = instance(c, &cx.instance_uuid).await?;
                 let host = host_of(&i)?;
-                let spec = instance_spec(&i, &i.flavor, &i.image_ref, &st.image_properties);
+                let spec =
+                    instance_spec(c, &i, &i.flavor, &i.image_ref, &st.image_properties).await?;
                 agent_power(c, &host, &AgentRequest::PowerOn { spec }, AGENT_TIMEOUT)
                     .await
                     .map(|_| ())
@@ -220,7 +222,15 @@ impl Workflow for Unshelve {
                 )
                 .await
             }
-            "spawn" => boot(cx, st).await,
+            "spawn" => {
+                // The ports stay with a shelved server; they follow it to its new host.
+                let c = &cx.compute;
+                let i = instance(c, &cx.instance_uuid).await?;
+                if let Some(host) = st.host.clone().or_else(|| i.host.clone()) {
+                    crate::network::rebind(c, &i, &host).await?;
+                }
+                boot(cx, st).await
+            }
             _ => {
                 let c = &cx.compute;
                 let u = InstanceUpdate {

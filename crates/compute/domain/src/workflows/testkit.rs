@@ -299,6 +299,8 @@ pub(crate) struct Env {
     pub compute: Compute,
     pub placement: Arc<MemPlacement>,
     pub images: Arc<MemImages>,
+    /// The network service, for clouds made by [`Env::networked`].
+    pub network: Option<Arc<super::testkit_net::FakeNetwork>>,
     pub agents: BTreeMap<String, Arc<FakeAgent>>,
     agent_servers: BTreeMap<String, ServerHandle>,
     pub conductor: Option<ConductorHandle>,
@@ -341,6 +343,24 @@ impl Env {
     }
 
     pub(crate) async fn with(cfg: ComputeConfig, hosts: usize) -> Env {
+        Env::build(cfg, hosts, None).await
+    }
+
+    /// A cloud with a network service in memory (no networks yet).
+    pub(crate) async fn networked(hosts: usize) -> Env {
+        let net = Arc::new(super::testkit_net::FakeNetwork::default());
+        Env::build(ComputeConfig::default(), hosts, Some(net)).await
+    }
+
+    pub(crate) fn net(&self) -> &super::testkit_net::FakeNetwork {
+        self.network.as_deref().unwrap()
+    }
+
+    async fn build(
+        cfg: ComputeConfig,
+        hosts: usize,
+        network: Option<Arc<super::testkit_net::FakeNetwork>>,
+    ) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.db").display());
         let db = common_db::Db::connect(&url, 4, Duration::from_secs(30))
@@ -351,13 +371,16 @@ impl Env {
         let placement = Arc::new(MemPlacement::default());
         let images = Arc::new(MemImages::default());
         let bus: Arc<dyn Bus> = Arc::new(InProcBus::new());
-        let compute = Compute::new(
+        let mut compute = Compute::new(
             store.clone(),
             placement.clone(),
             images.clone(),
             bus.clone(),
             cfg,
         );
+        if let Some(n) = &network {
+            compute = compute.with_network(n.clone());
+        }
         for f in [
             flavor("tiny", 1, 512, 1),
             flavor("small", 2, 2048, 10),
@@ -401,6 +424,7 @@ impl Env {
             compute,
             placement,
             images,
+            network,
             agents: BTreeMap::new(),
             agent_servers: BTreeMap::new(),
             conductor: None,

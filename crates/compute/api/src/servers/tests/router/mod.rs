@@ -4,6 +4,8 @@
 
 mod create;
 mod list;
+mod metadata;
+mod network;
 mod rescue;
 mod server_actions;
 mod subresources;
@@ -241,15 +243,20 @@ pub(crate) struct Cloud {
 impl Cloud {
     /// A cloud without compute hosts: servers are recorded, then fail to schedule.
     pub async fn start() -> Cloud {
-        Cloud::build(false).await
+        Cloud::build(false, None).await
+    }
+
+    /// A cloud with one host and the network service `net`.
+    pub async fn networked(net: Arc<dyn compute_domain::NetworkPort>) -> Cloud {
+        Cloud::build(true, Some(net)).await
     }
 
     /// A cloud with one host whose (fake) agent answers every request: servers go ACTIVE.
     pub async fn with_host() -> Cloud {
-        Cloud::build(true).await
+        Cloud::build(true, None).await
     }
 
-    async fn build(host: bool) -> Cloud {
+    async fn build(host: bool, net: Option<Arc<dyn compute_domain::NetworkPort>>) -> Cloud {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("compute.db").display());
         let db = common_db::Db::connect(&url, 4, Duration::from_secs(5))
@@ -263,13 +270,16 @@ impl Cloud {
             Arc::new(NoHosts)
         };
         let bus: Arc<dyn common_bus::Bus> = Arc::new(common_bus::InProcBus::new());
-        let compute = Compute::new(
+        let mut compute = Compute::new(
             store,
             placement,
             Arc::new(OneImage),
             bus.clone(),
             Default::default(),
         );
+        if let Some(net) = net {
+            compute = compute.with_network(net);
+        }
         compute.flavors_seed_defaults().await.unwrap();
         let mut agent = None;
         if host {
