@@ -11,8 +11,7 @@ use anyhow::{bail, Context as _};
 
 /// Debian packages `ferrostack up` needs on the host (QEMU for guests, mtools for their
 /// config drives, dnsmasq for DHCP, nftables, iproute2 and conntrack for the data plane,
-/// ssh-keygen and
-/// openssl for generated keypairs).
+/// ssh-keygen and openssl for generated keypairs, ping to try floating IPs).
 pub const UP_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "qemu-utils",
@@ -21,6 +20,7 @@ pub const UP_PACKAGES: &[&str] = &[
     "nftables",
     "iproute2",
     "conntrack",
+    "iputils-ping",
     "openssh-client",
     "openssl",
 ];
