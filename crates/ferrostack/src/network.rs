@@ -116,8 +116,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use common_error::Error;
 use compute_domain::ports::{
-    InstanceNetworking, NetworkInfo, NetworkPort, PortBinding, PortCreate, PortInfo,
-    ServerAddress,
+    InstanceNetworking, NetworkInfo, NetworkPort, PortBinding, PortCreate, PortInfo, ServerAddress,
 };
 use compute_domain::Context;
 use compute_model::network::{FixedIp as VifIp, Route as VifRoute, Subnet as VifSubnet, Vif};
@@ -208,7 +207,10 @@ impl LocalNetwork {
     }
 
     async fn vif(&self, port: &Port) -> Result<Vif> {
-        let net = self.0.network_get(&Caller::service(), &port.network_id).await?;
+        let net = self
+            .0
+            .network_get(&Caller::service(), &port.network_id)
+            .await?;
         let subnets = self.subnets_of(&net).await?;
         let info = port_info(port);
         Ok(Vif {
@@ -261,11 +263,7 @@ impl NetworkPort for LocalNetwork {
             .map(|p| port_info(&p)))
     }
 
-    async fn security_group_find(
-        &self,
-        ctx: &Context,
-        name_or_id: &str,
-    ) -> Result<Option<String>> {
+    async fn security_group_find(&self, ctx: &Context, name_or_id: &str) -> Result<Option<String>> {
         if name_or_id == "default" {
             return Ok(Some(self.0.security_group_default(&ctx.project_id).await?));
         }
@@ -292,8 +290,7 @@ impl NetworkPort for LocalNetwork {
             }),
             device_owner: req.binding.device_owner.clone(),
             device_id: req.binding.device_id.clone(),
-            security_groups: (!req.security_groups.is_empty())
-                .then(|| req.security_groups.clone()),
+            security_groups: (!req.security_groups.is_empty()).then(|| req.security_groups.clone()),
             binding_host_id: Some(req.binding.host.clone()),
             dns_name: req.binding.hostname.clone(),
             ..NetPortCreate::default()
@@ -305,9 +302,7 @@ impl NetworkPort for LocalNetwork {
     async fn port_bind(&self, port_id: &str, binding: &PortBinding) -> Result<Vif> {
         let port = self.0.port_get(&Caller::service(), port_id).await?;
         if !port.device_id.is_empty() && port.device_id != binding.device_id {
-            return Err(Error::conflict(format!(
-                "Port {port_id} is still in use."
-            )));
+            return Err(Error::conflict(format!("Port {port_id} is still in use.")));
         }
         let up = PortUpdate {
             device_id: Some(binding.device_id.clone()),
@@ -461,7 +456,11 @@ pub struct Metadata {
 }
 
 impl MetadataSink for Metadata {
-    fn serve(&self, network_id: String, listener: std::net::TcpListener) -> tokio::task::AbortHandle {
+    fn serve(
+        &self,
+        network_id: String,
+        listener: std::net::TcpListener,
+    ) -> tokio::task::AbortHandle {
         let compute = self.compute.clone();
         let lookup: Arc<dyn compute_domain::metadata::MetadataLookup> =
             Arc::new(PortLookup(self.network.clone()));

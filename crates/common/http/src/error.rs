@@ -318,7 +318,10 @@ mod tests {
             v["NeutronError"]["message"],
             "Security group g could not be found."
         );
-        let typed = Error::not_found("resource", "RouterNotFound\u{1f}Router r could not be found");
+        let typed = Error::not_found(
+            "resource",
+            "RouterNotFound\u{1f}Router r could not be found",
+        );
         let v = body_json(Dialect::Network.render(&typed, "r")).await;
         assert_eq!(v["NeutronError"]["type"], "RouterNotFound");
         assert_eq!(v["NeutronError"]["message"], "Router r could not be found");

@@ -220,6 +220,8 @@ pub const DEFAULTS: &[RuleDefault] = &[
     p("delete_router", MEMBER),
     p("add_router_interface", MEMBER),
     p("remove_router_interface", MEMBER),
+    p("add_extraroutes", MEMBER),
+    p("remove_extraroutes", MEMBER),
     // floatingip.py
     p("create_floatingip", MEMBER),
     p("create_floatingip:floating_ip_address", ADMIN),

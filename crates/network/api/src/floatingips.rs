@@ -43,8 +43,8 @@ fn view(v: &FloatingIpView) -> Value {
         "description": f.description,
         "port_details": v.port_details,
         "tags": [],
-        "created_at": f.created_at,
-        "updated_at": f.updated_at,
+        "created_at": network_model::wire_time(&f.created_at),
+        "updated_at": network_model::wire_time(&f.updated_at),
         "revision_number": f.revision_number,
     })
 }

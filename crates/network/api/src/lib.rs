@@ -137,6 +137,14 @@ fn l3_routes(r: Router<ApiState>) -> Router<ApiState> {
             put(routers::remove_interface),
         )
         .route(
+            "/v2.0/routers/{id}/add_extraroutes",
+            put(routers::add_extraroutes),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_extraroutes",
+            put(routers::remove_extraroutes),
+        )
+        .route(
             "/v2.0/floatingips",
             get(floatingips::list).post(floatingips::create),
         )

@@ -275,7 +275,9 @@ pub async fn create(
     let p = s.net.port_create(&c, new).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"port": crate::qos::port_with_policy(&s, render(&s, &auth, &p, Some(&net))).await?})),
+        Json(
+            json!({"port": crate::qos::port_with_policy(&s, render(&s, &auth, &p, Some(&net))).await?}),
+        ),
     ))
 }
 

@@ -11,8 +11,8 @@ use common_http::{AuthContext, Authed, HttpResult};
 use common_policy::Target;
 use network_model::errors::{bad_request, invalid_attribute};
 use network_model::l3::{
-    direction_str, parse_direction, qos_policy_not_found, qos_rule_not_found,
-    BandwidthLimitChange, BandwidthLimitRule, NewQosPolicy, QosPolicy, QosPolicyUpdate, MAX_KBPS,
+    direction_str, parse_direction, qos_policy_not_found, qos_rule_not_found, BandwidthLimitChange,
+    BandwidthLimitRule, NewQosPolicy, QosPolicy, QosPolicyUpdate, MAX_KBPS,
     RULE_TYPE_BANDWIDTH_LIMIT,
 };
 use serde_json::{json, Value};
@@ -63,8 +63,8 @@ fn view(p: &QosPolicy) -> Value {
         "is_default": p.is_default,
         "rules": rules,
         "tags": [],
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
+        "created_at": network_model::wire_time(&p.created_at),
+        "updated_at": network_model::wire_time(&p.updated_at),
         "revision_number": p.revision_number,
     })
 }
@@ -118,13 +118,7 @@ pub async fn show(
     Ok(Json(json!({"policy": v})))
 }
 
-const READ_ONLY: &[&str] = &[
-    "id",
-    "rules",
-    "created_at",
-    "updated_at",
-    "revision_number",
-];
+const READ_ONLY: &[&str] = &["id", "rules", "created_at", "updated_at", "revision_number"];
 
 pub async fn create(
     State(s): State<ApiState>,
@@ -151,7 +145,10 @@ pub async fn create(
     ]);
     s.authorize(&auth, "create_policy", &t)?;
     let p = s.net.qos_policy_create(new).await?;
-    Ok((StatusCode::CREATED, Json(json!({"policy": render(&s, &auth, &p)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"policy": render(&s, &auth, &p)})),
+    ))
 }
 
 pub async fn update(
@@ -190,7 +187,11 @@ pub async fn delete(
 // --- bandwidth_limit_rules ---------------------------------------------------------------
 
 /// The policy of a rule request, readable by the caller under `get_<rule>` too.
-async fn rule_policy(s: &ApiState, auth: &AuthContext, policy_id: &str) -> Result<QosPolicy, Error> {
+async fn rule_policy(
+    s: &ApiState,
+    auth: &AuthContext,
+    policy_id: &str,
+) -> Result<QosPolicy, Error> {
     let p = fetch(s, auth, policy_id).await?;
     if !s.allowed(auth, "get_policy_bandwidth_limit_rule", &target(&p)) {
         return Err(qos_policy_not_found(policy_id));
@@ -363,10 +364,9 @@ pub async fn rule_types(
             "all_rules" | "all_supported" => {}
             "type" => types.retain(|t| wanted.iter().any(|w| t["type"] == w.as_str())),
             other => {
-                return Err(bad_request(format!(
-                    "[{other}] is invalid attribute for filtering"
-                ))
-                .into())
+                return Err(
+                    bad_request(format!("[{other}] is invalid attribute for filtering")).into(),
+                )
             }
         }
     }

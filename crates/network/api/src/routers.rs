@@ -15,8 +15,8 @@ use common_policy::Target;
 use network_model::dataplane::Route;
 use network_model::errors::{bad_request, invalid_attribute};
 use network_model::l3::{
-    bad_request_for, router_not_found, FixedIpRequest, GatewayRequest, InterfaceRequest,
-    NewRouter, Router, RouterInterface, RouterUpdate,
+    bad_request_for, router_not_found, FixedIpRequest, GatewayRequest, InterfaceRequest, NewRouter,
+    Router, RouterInterface, RouterUpdate,
 };
 use serde_json::{json, Map, Value};
 
@@ -55,8 +55,8 @@ pub(crate) fn view(r: &Router) -> Value {
         "availability_zone_hints": r.availability_zone_hints,
         "availability_zones": [network_model::AVAILABILITY_ZONE],
         "tags": [],
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
+        "created_at": network_model::wire_time(&r.created_at),
+        "updated_at": network_model::wire_time(&r.updated_at),
         "revision_number": r.revision_number,
     })
 }
@@ -88,7 +88,14 @@ pub async fn list(
         .filter(|r| s.allowed(&auth, "get_router", &target(r)))
         .map(|r| render(&s, &auth, r))
         .collect();
-    Ok(list::respond(&s.v2_url(), "routers", "routers", items, &q, router_not_found)?)
+    Ok(list::respond(
+        &s.v2_url(),
+        "routers",
+        "routers",
+        items,
+        &q,
+        router_not_found,
+    )?)
 }
 
 pub async fn show(
@@ -136,7 +143,10 @@ pub async fn create(
     let t = common_policy::target(&[("project_id", &project), ("tenant_id", &project)]);
     s.authorize_attrs(&auth, "create_router", &given, &t)?;
     let r = s.net.router_create(&c, new).await?;
-    Ok((StatusCode::CREATED, Json(json!({"router": render(&s, &auth, &r)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"router": render(&s, &auth, &r)})),
+    ))
 }
 
 pub async fn update(
@@ -185,7 +195,10 @@ pub async fn add_interface(
     let current = fetch(&s, &auth, &id).await?;
     let req = interface_request(&raw, false)?;
     s.authorize(&auth, "add_router_interface", &target(&current))?;
-    let info = s.net.router_interface_add(&caller(&s, &auth), &id, req).await?;
+    let info = s
+        .net
+        .router_interface_add(&caller(&s, &auth), &id, req)
+        .await?;
     Ok(Json(interface_view(&info)))
 }
 
@@ -203,6 +216,60 @@ pub async fn remove_interface(
         .router_interface_remove(&caller(&s, &auth), &id, req)
         .await?;
     Ok(Json(interface_view(&info)))
+}
+
+/// `PUT /routers/{id}/add_extraroutes` (`extraroute-atomic`).
+pub async fn add_extraroutes(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> HttpResult<Json<Value>> {
+    extraroutes(s, auth, id, raw, true).await
+}
+
+/// `PUT /routers/{id}/remove_extraroutes` (`extraroute-atomic`).
+pub async fn remove_extraroutes(
+    State(s): State<ApiState>,
+    Authed(auth): Authed,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> HttpResult<Json<Value>> {
+    extraroutes(s, auth, id, raw, false).await
+}
+
+async fn extraroutes(
+    s: ApiState,
+    auth: AuthContext,
+    id: String,
+    raw: Bytes,
+    add: bool,
+) -> HttpResult<Json<Value>> {
+    let current = fetch(&s, &auth, &id).await?;
+    let mut b = body::parse(&raw, "router", false)?;
+    let Some(change) = routes(&mut b)? else {
+        return Err(bad_request(
+            "Failed to parse request. Required attribute 'routes' not specified",
+        )
+        .into());
+    };
+    b.finish()?;
+    let rule = if add {
+        "add_extraroutes"
+    } else {
+        "remove_extraroutes"
+    };
+    s.authorize(&auth, rule, &target(&current))?;
+    let (plus, minus) = if add {
+        (change, Vec::new())
+    } else {
+        (Vec::new(), change)
+    };
+    let r = s
+        .net
+        .router_routes_change(&caller(&s, &auth), &id, &plus, &minus)
+        .await?;
+    Ok(Json(json!({"router": render(&s, &auth, &r)})))
 }
 
 /// The flat answer of both interface actions.
@@ -447,7 +514,10 @@ pub(crate) fn fixed_ips(attr: &str, v: &Value) -> Result<Vec<FixedIpRequest>, Er
         let ip_address = match o.get("ip_address") {
             None => None,
             Some(Value::String(a)) => {
-                if out.iter().any(|f| f.ip_address.as_deref() == Some(a.as_str())) {
+                if out
+                    .iter()
+                    .any(|f| f.ip_address.as_deref() == Some(a.as_str()))
+                {
                     return Err(invalid_attribute(
                         attr,
                         format!("Duplicate IP address '{a}'"),
@@ -574,23 +644,38 @@ mod tests {
         assert!(given.contains(&"external_gateway_info:enable_snat"));
         let e = parse(json!({"enable_snat": true})).unwrap_err();
         assert_eq!(e.status(), 400);
-        assert!(e.to_string().contains("Expected keys: {'network_id'} Provided keys: {'enable_snat'}"));
+        assert!(e
+            .to_string()
+            .contains("Expected keys: {'network_id'} Provided keys: {'enable_snat'}"));
         let e = parse(json!({"network_id": "x"})).unwrap_err();
-        assert!(e.to_string().ends_with("Invalid input for external_gateway_info. Reason: 'x' is not a valid UUID."));
+        assert!(e.to_string().ends_with(
+            "Invalid input for external_gateway_info. Reason: 'x' is not a valid UUID."
+        ));
     }
 
     #[test]
     fn interface_bodies_follow_neutron() {
         let id = "8d4c70a2-1fed-4aeb-a121-a1a429ba0d04";
-        let r = interface_request(&Bytes::from(json!({"subnet_id": id}).to_string()), false).unwrap();
+        let r =
+            interface_request(&Bytes::from(json!({"subnet_id": id}).to_string()), false).unwrap();
         assert_eq!(r.subnet_id.as_deref(), Some(id));
         let e = interface_request(&Bytes::from("{}"), false).unwrap_err();
-        assert!(e.to_string().ends_with("Bad router request: Either subnet_id or port_id must be specified."));
+        assert!(e
+            .to_string()
+            .ends_with("Bad router request: Either subnet_id or port_id must be specified."));
         let both = json!({"subnet_id": id, "port_id": id}).to_string();
         assert!(interface_request(&Bytes::from(both.clone()), false).is_err());
         assert!(interface_request(&Bytes::from(both), true).is_ok());
-        let e = interface_request(&Bytes::from(json!({"port_id": "p"}).to_string()), false).unwrap_err();
-        assert!(e.to_string().ends_with("Bad router request: 'p' is not a valid UUID."));
-        assert_eq!(interface_request(&Bytes::from("[1]"), false).unwrap_err().status(), 400);
+        let e = interface_request(&Bytes::from(json!({"port_id": "p"}).to_string()), false)
+            .unwrap_err();
+        assert!(e
+            .to_string()
+            .ends_with("Bad router request: 'p' is not a valid UUID."));
+        assert_eq!(
+            interface_request(&Bytes::from("[1]"), false)
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 }

@@ -405,6 +405,49 @@ impl Network {
         Ok(())
     }
 
+    /// `add_extraroutes` / `remove_extraroutes` (`extraroute-atomic`): adds the routes of
+    /// `add` that are missing and removes those of `remove`, in one transaction that first
+    /// writes the router row, so concurrent changes serialise instead of losing routes.
+    pub async fn router_routes_change(
+        &self,
+        caller: &Caller,
+        id: &str,
+        add: &[Route],
+        remove: &[Route],
+    ) -> Result<Router> {
+        let mut tx = self.store.begin().await?;
+        let current = self.router_in_tx(&mut tx, caller, id).await?;
+        // Take the row (a no-op write) before reading the routes to change.
+        tx.router_update(&current).await?;
+        let mut r = tx
+            .router_get(id)
+            .await?
+            .ok_or_else(|| router_not_found(id))?;
+        let mut routes = r.routes.clone();
+        for route in add {
+            if !routes.contains(route) {
+                routes.push(route.clone());
+            }
+        }
+        routes.retain(|route| !remove.contains(route));
+        routes.sort();
+        if add.iter().any(|a| !r.routes.contains(a)) {
+            self.check_routes(&mut tx, &r, &routes).await?;
+        }
+        tx.router_set_routes(id, &routes).await?;
+        r.routes = routes;
+        r.updated_at = now_text();
+        r.revision_number += 1;
+        tx.router_update(&r).await?;
+        let out = tx
+            .router_get(id)
+            .await?
+            .ok_or_else(|| router_not_found(id))?;
+        tx.commit().await?;
+        self.notify_changed();
+        Ok(out)
+    }
+
     /// Deletes a router and its gateway; refused (`RouterInUse`) while interfaces remain.
     pub async fn router_delete(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
