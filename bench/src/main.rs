@@ -11,6 +11,9 @@
 //! against plain QEMU, 1,000 fake-driver creates, scheduler decisions over 1,000 and 10,000
 //! hosts, placement allocation candidates over 1,000 and 5,000 providers, and memory.
 //!
+//! `bench network` measures networking (see `network.rs`): wiring a port, a change to a large
+//! shared security group, and concurrent port creates, with the cloud in a namespace of its own.
+//!
 //! It talks to the binary over HTTP like any client; the only workspace crate it uses is the
 //! scheduler, whose decision it times in process. Not part of any test suite (`cargo xtask
 //! bench` runs it); nothing here asserts wall-clock time.
@@ -24,6 +27,12 @@ mod compute_vm;
 mod image;
 mod image_report;
 mod load;
+mod network;
+mod network_api;
+mod network_ports;
+mod network_report;
+mod network_sg;
+mod network_wire;
 mod report;
 mod server;
 mod transfer;
@@ -108,6 +117,10 @@ enum Command {
     /// Compute (issue 4): a real guest's boot through the API against plain QEMU, creates
     /// on the fake driver, the scheduler's decision, placement candidates, memory.
     Compute(compute::ComputeArgs),
+    /// Network (issue 5): wiring a port through the API vs by hand, a change to a
+    /// 1,000-rule security group shared by 50 ports, 1,000 concurrent port creates on a /22.
+    /// Runs the cloud in a network namespace of its own.
+    Network(network::NetworkArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -546,6 +559,9 @@ fn main() -> anyhow::Result<()> {
             eprintln!("wrote {}", out.display());
         }
         return Ok(());
+    }
+    if let Some(Command::Network(na)) = &args.command {
+        return rt.block_on(network::run(&args, na));
     }
     let report = rt.block_on(bench(args))?;
     let md = report.markdown();

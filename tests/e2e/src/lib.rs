@@ -51,6 +51,19 @@ pub fn processes_naming(dir: &Path) -> Vec<u32> {
     out
 }
 
+/// Whether process `pid` is a QEMU (its program name), not another helper of the cloud
+/// naming the data directory (the network agent's dnsmasq).
+fn is_qemu(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .and_then(|c| {
+            c.split(|b| *b == 0)
+                .next()
+                .map(|a| String::from_utf8_lossy(a).contains("qemu"))
+        })
+        .unwrap_or(false)
+}
+
 impl Drop for Cloud {
     /// Stops the server first (its guard kills it by PID), then every guest it started
     /// (found by the data directory in their command line), before the directory goes.
@@ -296,7 +309,7 @@ impl Cloud {
         let server = self.server.as_ref().map(Server::pid);
         processes_naming(self.dir())
             .into_iter()
-            .filter(|p| Some(*p) != server)
+            .filter(|p| Some(*p) != server && is_qemu(*p))
             .collect()
     }
 
@@ -421,7 +434,11 @@ impl Cloud {
     /// The name of the all-in-one "outside world" namespace of this cloud (the external
     /// network's far end).
     pub fn outside_ns(&self) -> String {
-        let prefix = self.netns.as_ref().map(Netns::prefix).unwrap_or_else(|| "fs-".into());
+        let prefix = self
+            .netns
+            .as_ref()
+            .map(Netns::prefix)
+            .unwrap_or_else(|| "fs-".into());
         format!("{prefix}ext")
     }
 
