@@ -39,6 +39,10 @@ pub const GUEST_PACKAGES: &[&str] = &[
     "gzip",
 ];
 
+/// Debian packages only the test suite needs: iperf3 measures QoS bandwidth limits between
+/// namespaces in the data-plane tests.
+pub const TEST_PACKAGES: &[&str] = &["iperf3"];
+
 /// The openstack CLI version the end-to-end tests run.
 pub const OSC_VERSION: &str = "10.5.0";
 

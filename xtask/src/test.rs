@@ -57,6 +57,7 @@ pub fn run(args: &[String]) -> anyhow::Result<bool> {
     let t = Instant::now();
     prereqs::ensure_debian_packages(prereqs::UP_PACKAGES, true)?;
     prereqs::ensure_debian_packages(prereqs::GUEST_PACKAGES, true)?;
+    prereqs::ensure_debian_packages(prereqs::TEST_PACKAGES, true)?;
     let osc = if want("e2e") {
         Some(prereqs::ensure_osc()?)
     } else {

@@ -25,6 +25,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub compute: ComputeConfig,
     pub network: NetworkConfig,
+    pub volume: VolumeConfig,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             compute: ComputeConfig::default(),
             network: NetworkConfig::default(),
+            volume: VolumeConfig::default(),
         }
     }
 }
@@ -367,6 +369,63 @@ impl Default for NetworkConfig {
             quota_floatingip: 50,
             quota_security_group: 10,
             quota_security_group_rule: 100,
+            policy_file: String::new(),
+        }
+    }
+}
+
+/// `[volume]`: the block storage API (Cinder v3) and this host's volume backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumeConfig {
+    /// Volume driver of this host: `file` (raw files under `volume_dir`).
+    pub driver: String,
+    /// Directory of the volume files; empty means `<data_dir>/volumes`.
+    pub volume_dir: String,
+    /// Directory of the filesystem backup target; empty means `<data_dir>/backups`.
+    pub backup_dir: String,
+    /// How a volume reaches a compute host: `auto` (the file itself when the compute host is
+    /// this host, else an NBD export) or `nbd` (always an NBD export by qemu-storage-daemon).
+    pub export: String,
+    /// Address the NBD exports listen on (other compute hosts must reach it).
+    pub nbd_host: String,
+    /// TCP ports the NBD exports may use, `first:last`.
+    pub nbd_port_range: String,
+    /// Capacity this backend reports (GiB) and refuses to go beyond.
+    pub capacity_gb: i64,
+    /// Name of the volume type used when a request names none.
+    pub default_volume_type: String,
+    /// The availability zone of this backend.
+    pub availability_zone: String,
+    /// Default per-project quotas (`/v3/{project}/os-quota-sets`); -1 means unlimited.
+    pub quota_volumes: i64,
+    pub quota_snapshots: i64,
+    pub quota_gigabytes: i64,
+    pub quota_backups: i64,
+    pub quota_backup_gigabytes: i64,
+    pub quota_per_volume_gigabytes: i64,
+    /// Path of a `policy.yaml` overriding Cinder's default rules. Empty means defaults only.
+    pub policy_file: String,
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        VolumeConfig {
+            driver: "file".into(),
+            volume_dir: String::new(),
+            backup_dir: String::new(),
+            export: "auto".into(),
+            nbd_host: "127.0.0.1".into(),
+            nbd_port_range: "10810:10999".into(),
+            capacity_gb: 1000,
+            default_volume_type: "__DEFAULT__".into(),
+            availability_zone: "nova".into(),
+            quota_volumes: 10,
+            quota_snapshots: 10,
+            quota_gigabytes: 1000,
+            quota_backups: 10,
+            quota_backup_gigabytes: 1000,
+            quota_per_volume_gigabytes: -1,
             policy_file: String::new(),
         }
     }

@@ -280,6 +280,8 @@ impl Agent {
                     mac: n.mac.clone(),
                 })
                 .collect(),
+            boot_volume: None,
+            volumes: Vec::new(),
         })
     }
 

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use compute_virt::{VmVolume, VolumeTarget};
+use serde_json::{json, Value};
+
 /// The accelerator a VM runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {
@@ -82,6 +85,129 @@ pub struct Nic {
     pub mac: String,
 }
 
+/// The first PCI slot of attached volumes: volume `n` of a VM sits in slot
+/// `VOLUME_SLOT_BASE + n` whether it was hot-plugged or on the command line, so a saved
+/// memory state (suspend) finds every device where it was.
+pub const VOLUME_SLOT_BASE: u8 = 0x10;
+/// How many volumes a VM can have attached (slots `0x10..=0x1f`).
+pub const MAX_VOLUMES: usize = 16;
+
+/// A volume as QEMU sees it: a block node (`node`) on the volume's target and a
+/// virtio-blk-pci device (`device`) on that node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockVolume {
+    pub node: String,
+    pub device: String,
+    /// The virtio-blk serial (the guest's `/dev/disk/by-id/virtio-<serial>`).
+    pub serial: String,
+    pub target: VolumeTarget,
+    pub read_only: bool,
+    /// The PCI slot; `None` lets QEMU choose (the boot volume).
+    pub slot: Option<u8>,
+}
+
+/// The characters of a volume id QEMU ids and serials may carry (uuids keep all but dashes).
+fn id_chars(volume_id: &str) -> String {
+    volume_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(20)
+        .collect()
+}
+
+impl BlockVolume {
+    /// The QEMU names of `volume` (deterministic from its id, so a replay finds what an
+    /// earlier attempt plugged). Fails for ids without letters or digits.
+    pub fn new(volume: &VmVolume, slot: Option<u8>) -> Option<BlockVolume> {
+        let (node, device) = names(&volume.volume_id)?;
+        Some(BlockVolume {
+            node,
+            device,
+            serial: volume
+                .volume_id
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(20)
+                .collect(),
+            target: volume.target.clone(),
+            read_only: volume.read_only,
+            slot,
+        })
+    }
+
+    /// The `blockdev-add` arguments (also the JSON form of `-blockdev`).
+    pub fn blockdev(&self) -> Value {
+        let file = match &self.target {
+            VolumeTarget::File { path, .. } => json!({
+                "driver": "file",
+                "filename": path.display().to_string(),
+            }),
+            VolumeTarget::Nbd {
+                host, port, export, ..
+            } => json!({
+                "driver": "nbd",
+                "server": {"type": "inet", "host": host, "port": port.to_string()},
+                "export": export,
+            }),
+        };
+        json!({
+            "driver": target_format(&self.target),
+            "node-name": self.node,
+            "read-only": self.read_only,
+            "file": file,
+        })
+    }
+
+    /// The `device_add` properties (besides `driver`), as `key=value` pairs.
+    fn device_props(&self, bootindex: Option<u8>) -> Vec<(&'static str, String)> {
+        let mut props = vec![
+            ("id", self.device.clone()),
+            ("drive", self.node.clone()),
+            ("serial", self.serial.clone()),
+        ];
+        if let Some(slot) = self.slot {
+            props.push(("addr", format!("{slot:#04x}")));
+        }
+        if let Some(i) = bootindex {
+            props.push(("bootindex", i.to_string()));
+        }
+        props
+    }
+
+    /// The `device_add` arguments.
+    pub fn device(&self) -> Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert("driver".into(), json!("virtio-blk-pci"));
+        for (k, v) in self.device_props(None) {
+            obj.insert(k.into(), json!(v));
+        }
+        Value::Object(obj)
+    }
+
+    /// The `-device` value.
+    pub fn device_arg(&self, bootindex: Option<u8>) -> String {
+        let mut s = "virtio-blk-pci".to_string();
+        for (k, v) in self.device_props(bootindex) {
+            s.push_str(&format!(",{k}={v}"));
+        }
+        s
+    }
+}
+
+/// The block node and device names of a volume id: `v<id chars>` and `d<id chars>` (QEMU
+/// ids start with a letter; at most 21 characters).
+pub fn names(volume_id: &str) -> Option<(String, String)> {
+    let id = id_chars(volume_id);
+    (!id.is_empty()).then(|| (format!("v{id}"), format!("d{id}")))
+}
+
+/// The image format of a target (`raw` or `qcow2`; anything else is refused earlier).
+pub fn target_format(target: &VolumeTarget) -> &str {
+    match target {
+        VolumeTarget::File { format, .. } | VolumeTarget::Nbd { format, .. } => format,
+    }
+}
+
 /// Everything that goes on the command line of one VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuArgs {
@@ -98,6 +224,10 @@ pub struct QemuArgs {
     pub nics: Vec<Nic>,
     /// Restore from this saved-state file (`-incoming "exec:cat <file>"`).
     pub incoming: Option<PathBuf>,
+    /// Boot from this volume instead of `disk.qcow2`.
+    pub boot_volume: Option<BlockVolume>,
+    /// Attached volumes, after every other device, in attach order.
+    pub volumes: Vec<BlockVolume>,
 }
 
 /// A path as a QEMU option value: commas are doubled (QEMU's escape in `key=value,...`).
@@ -155,12 +285,20 @@ impl QemuArgs {
         } else {
             "virtio-blk-pci,drive=root,bootindex=0"
         };
-        push(&[
-            "-drive",
-            &format!("if=none,id=root,file={},format=qcow2", opt_path(&p.disk())),
-            "-device",
-            root_device,
-        ]);
+        match &self.boot_volume {
+            Some(v) => push(&[
+                "-blockdev",
+                &v.blockdev().to_string(),
+                "-device",
+                &v.device_arg(Some(u8::from(self.rescue))),
+            ]),
+            None => push(&[
+                "-drive",
+                &format!("if=none,id=root,file={},format=qcow2", opt_path(&p.disk())),
+                "-device",
+                root_device,
+            ]),
+        }
         if self.config_drive {
             push(&[
                 "-drive",
@@ -184,6 +322,14 @@ impl QemuArgs {
                 ),
                 "-device",
                 &format!("virtio-net-pci,netdev={},mac={}", nic.id, nic.mac),
+            ]);
+        }
+        for v in &self.volumes {
+            push(&[
+                "-blockdev",
+                &v.blockdev().to_string(),
+                "-device",
+                &v.device_arg(None),
             ]);
         }
         push(&[
@@ -226,6 +372,8 @@ mod tests {
             rescue: false,
             nics: vec![],
             incoming: None,
+            boot_volume: None,
+            volumes: vec![],
         }
     }
 
@@ -378,5 +526,124 @@ mod tests {
         assert!(is_canonical_uuid(UUID));
         assert!(!is_canonical_uuid("0b5b6c4e3c0a4bd49d1e2f0b1d7e0c01"));
         assert!(!is_canonical_uuid("0b5b6c4e-3c0a-4bd4-9d1e-2f0b1d7e0c0z"));
+    }
+
+    fn volume(id: &str, target: VolumeTarget, read_only: bool) -> VmVolume {
+        VmVolume {
+            volume_id: id.into(),
+            target,
+            read_only,
+        }
+    }
+
+    #[test]
+    fn volumes_are_named_from_their_ids_and_open_files_or_nbd_exports() {
+        let file = volume(
+            "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+            VolumeTarget::File {
+                path: "/srv/vols/a,b.raw".into(),
+                format: "raw".into(),
+            },
+            false,
+        );
+        let v = BlockVolume::new(&file, Some(0x10)).unwrap();
+        assert_eq!(v.node, "v3f1e2d4c5b6a49788a9b");
+        assert_eq!(v.device, "d3f1e2d4c5b6a49788a9b");
+        assert_eq!(v.serial, "3f1e2d4c-5b6a-4978-8");
+        assert_eq!(
+            v.blockdev(),
+            json!({"driver": "raw", "node-name": "v3f1e2d4c5b6a49788a9b", "read-only": false,
+                   "file": {"driver": "file", "filename": "/srv/vols/a,b.raw"}})
+        );
+        assert_eq!(
+            v.device(),
+            json!({"driver": "virtio-blk-pci", "id": "d3f1e2d4c5b6a49788a9b",
+                   "drive": "v3f1e2d4c5b6a49788a9b", "serial": "3f1e2d4c-5b6a-4978-8",
+                   "addr": "0x10"})
+        );
+        let nbd = volume(
+            "vol-1",
+            VolumeTarget::Nbd {
+                host: "10.0.0.5".into(),
+                port: 10809,
+                export: "volume-1".into(),
+                format: "qcow2".into(),
+            },
+            true,
+        );
+        let v = BlockVolume::new(&nbd, None).unwrap();
+        assert_eq!(v.node, "vvol1");
+        assert_eq!(
+            v.blockdev(),
+            json!({"driver": "qcow2", "node-name": "vvol1", "read-only": true,
+                   "file": {"driver": "nbd", "export": "volume-1",
+                            "server": {"type": "inet", "host": "10.0.0.5", "port": "10809"}}})
+        );
+        assert_eq!(
+            v.device_arg(Some(0)),
+            "virtio-blk-pci,id=dvol1,drive=vvol1,serial=vol-1,bootindex=0"
+        );
+        // Ids QEMU names cannot be made of; odd characters never reach an option string.
+        assert!(BlockVolume::new(&volume("--", file.target.clone(), false), None).is_none());
+        let odd = BlockVolume::new(&volume("a,b=c d", file.target.clone(), false), None).unwrap();
+        assert_eq!((odd.node.as_str(), odd.serial.as_str()), ("vabcd", "abcd"));
+    }
+
+    #[test]
+    fn volumes_follow_every_other_device_and_a_boot_volume_replaces_the_root_disk() {
+        let mut q = args(1, Accel::Tcg);
+        q.nics = vec![Nic {
+            id: "n0".into(),
+            ifname: "tap-a".into(),
+            mac: "52:54:00:aa:01:10".into(),
+        }];
+        let file = |id: &str| {
+            volume(
+                id,
+                VolumeTarget::File {
+                    path: format!("/v/{id}").into(),
+                    format: "raw".into(),
+                },
+                false,
+            )
+        };
+        q.volumes = vec![
+            BlockVolume::new(&file("b"), Some(0x11)).unwrap(),
+            BlockVolume::new(&file("a"), Some(0x10)).unwrap(),
+        ];
+        let a = q.to_args();
+        assert_eq!(
+            values(&a, "-device"),
+            [
+                "virtio-blk-pci,drive=root,bootindex=0",
+                "virtio-net-pci,netdev=n0,mac=52:54:00:aa:01:10",
+                "virtio-blk-pci,id=db,drive=vb,serial=b,addr=0x11",
+                "virtio-blk-pci,id=da,drive=va,serial=a,addr=0x10",
+            ]
+        );
+        let blockdevs: Vec<Value> = values(&a, "-blockdev")
+            .iter()
+            .map(|j| serde_json::from_str(j).unwrap())
+            .collect();
+        assert_eq!(blockdevs[0]["file"]["filename"], "/v/b");
+        assert_eq!(blockdevs[1]["node-name"], "va");
+
+        q.boot_volume = Some(BlockVolume::new(&file("root-vol"), None).unwrap());
+        q.volumes.clear();
+        let a = q.to_args();
+        assert!(!a.iter().any(|x| x.contains("disk.qcow2")), "{a:?}");
+        assert_eq!(
+            values(&a, "-device")[0],
+            "virtio-blk-pci,id=drootvol,drive=vrootvol,serial=root-vol,bootindex=0"
+        );
+        q.rescue = true;
+        let a = q.to_args();
+        assert_eq!(
+            values(&a, "-device")[..2],
+            [
+                "virtio-blk-pci,drive=rescue,bootindex=0",
+                "virtio-blk-pci,id=drootvol,drive=vrootvol,serial=root-vol,bootindex=1"
+            ]
+        );
     }
 }

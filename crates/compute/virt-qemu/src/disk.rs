@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use compute_virt::{ConfigDrive, VirtError, VmNic, VmSpec};
+use compute_virt::{ConfigDrive, VirtError, VmNic, VmSpec, VmVolume};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
@@ -29,6 +29,19 @@ pub struct SavedSpec {
     /// The NICs (taps the network agent made) the VM boots with.
     #[serde(default)]
     pub nics: Vec<VmNic>,
+    /// Boot from volume: the root disk is this volume (there is no `disk.qcow2`).
+    #[serde(default)]
+    pub boot_volume: Option<VmVolume>,
+    /// The attached volumes, in attach order, each with its PCI slot.
+    #[serde(default)]
+    pub volumes: Vec<SavedVolume>,
+}
+
+/// An attached volume and the PCI slot it occupies (see [`crate::cmdline::VOLUME_SLOT_BASE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedVolume {
+    pub volume: VmVolume,
+    pub slot: u8,
 }
 
 impl SavedSpec {
@@ -43,7 +56,73 @@ impl SavedSpec {
             base_format: spec.base_format.clone(),
             image_properties: spec.image_properties.clone(),
             nics: spec.nics.clone(),
+            boot_volume: spec.boot_volume.clone(),
+            volumes: Vec::new(),
         }
+        .with_volumes(&spec.volumes)
+    }
+
+    /// The spec to save for `spec` over an earlier `old` one: the attached volumes recorded
+    /// in `old` stay (in their slots) and `spec`'s other volumes are added; a boot volume
+    /// is kept when `spec` names none.
+    pub fn merged(spec: &VmSpec, old: Option<SavedSpec>) -> SavedSpec {
+        let Some(old) = old else {
+            return SavedSpec::from_spec(spec);
+        };
+        let mut saved = SavedSpec::from_spec(&VmSpec {
+            volumes: Vec::new(),
+            ..spec.clone()
+        });
+        saved.boot_volume = spec.boot_volume.clone().or(old.boot_volume);
+        saved.volumes = old.volumes;
+        saved.with_volumes(&spec.volumes)
+    }
+
+    /// This spec with `volumes` recorded too (those not attached yet and not the boot
+    /// volume, in order, each in the lowest free slot; those attached get the new target
+    /// and keep their slot; those beyond [`crate::cmdline::MAX_VOLUMES`] are left out).
+    pub fn with_volumes(mut self, volumes: &[VmVolume]) -> SavedSpec {
+        for v in volumes {
+            let is_root = self
+                .boot_volume
+                .as_ref()
+                .is_some_and(|b| b.volume_id == v.volume_id);
+            if is_root {
+                continue;
+            }
+            if let Some(known) = self
+                .volumes
+                .iter_mut()
+                .find(|k| k.volume.volume_id == v.volume_id)
+            {
+                // The VM is not running when a spec is saved: take the current connection.
+                known.volume = v.clone();
+            } else {
+                match self.free_slot() {
+                    Some(slot) => self.volumes.push(SavedVolume {
+                        volume: v.clone(),
+                        slot,
+                    }),
+                    None => tracing::warn!(uuid = %self.uuid, volume = %v.volume_id,
+                        "no PCI slot left for the volume"),
+                }
+            }
+        }
+        self
+    }
+
+    /// The attached volume `volume_id`.
+    pub fn volume(&self, volume_id: &str) -> Option<&SavedVolume> {
+        self.volumes
+            .iter()
+            .find(|v| v.volume.volume_id == volume_id)
+    }
+
+    /// The lowest volume slot no attached volume uses.
+    pub fn free_slot(&self) -> Option<u8> {
+        (0..crate::cmdline::MAX_VOLUMES as u8)
+            .map(|n| crate::cmdline::VOLUME_SLOT_BASE + n)
+            .find(|s| self.volumes.iter().all(|v| v.slot != *s))
     }
 }
 
@@ -282,6 +361,8 @@ mod tests {
                 tap: "tapp1".into(),
                 mac: "fa:16:3e:00:00:01".into(),
             }],
+            boot_volume: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -416,5 +497,77 @@ mod tests {
         let s = SavedSpec::from_spec(&spec(Path::new("/b.qcow2"), 3));
         write_spec(&paths, &s).await.unwrap();
         assert_eq!(read_spec(&paths).await.unwrap(), s);
+    }
+
+    fn vol(id: &str) -> VmVolume {
+        VmVolume {
+            volume_id: id.into(),
+            target: compute_virt::VolumeTarget::File {
+                path: format!("/v/{id}").into(),
+                format: "raw".into(),
+            },
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn saved_volumes_keep_their_slots_and_merge_with_a_new_spec() {
+        let base = Path::new("/b.qcow2");
+        let mut s = spec(base, 1);
+        s.volumes = vec![vol("a"), vol("b")];
+        let saved = SavedSpec::from_spec(&s);
+        let slots: Vec<(&str, u8)> = saved
+            .volumes
+            .iter()
+            .map(|v| (v.volume.volume_id.as_str(), v.slot))
+            .collect();
+        assert_eq!(slots, [("a", 0x10), ("b", 0x11)]);
+
+        // `a` detached: its slot is free; a spec naming none keeps `b` where it is, and a
+        // spec naming `b` and `c` adds `c` in the free slot.
+        let mut old = saved.clone();
+        old.volumes.retain(|v| v.volume.volume_id != "a");
+        let kept = SavedSpec::merged(&spec(base, 2), Some(old.clone()));
+        assert_eq!(kept.volumes, old.volumes);
+        assert_eq!(kept.root_gb, 2);
+        s.volumes = vec![vol("b"), vol("c")];
+        let merged = SavedSpec::merged(&s, Some(old));
+        let slots: Vec<(&str, u8)> = merged
+            .volumes
+            .iter()
+            .map(|v| (v.volume.volume_id.as_str(), v.slot))
+            .collect();
+        assert_eq!(slots, [("b", 0x11), ("c", 0x10)]);
+        // A recorded volume takes the spec's current target (and keeps its slot).
+        let mut moved = vol("b");
+        moved.target = compute_virt::VolumeTarget::File {
+            path: "/elsewhere/b".into(),
+            format: "qcow2".into(),
+        };
+        s.volumes = vec![moved.clone()];
+        let updated = SavedSpec::merged(&s, Some(merged));
+        assert_eq!(updated.volume("b").unwrap().volume, moved);
+        assert_eq!(updated.volume("b").unwrap().slot, 0x11);
+
+        // A boot volume survives a spec without one; at most 16 volumes get a slot.
+        let mut bfv = spec(base, 1);
+        bfv.boot_volume = Some(vol("root"));
+        bfv.volumes = vec![vol("root"), vol("a")];
+        let saved = SavedSpec::from_spec(&bfv);
+        assert_eq!(
+            saved.volumes.len(),
+            1,
+            "the root volume is not attached twice"
+        );
+        assert_eq!(
+            SavedSpec::merged(&spec(base, 1), Some(saved)).boot_volume,
+            Some(vol("root"))
+        );
+        let mut many = spec(base, 1);
+        many.volumes = (0..20).map(|n| vol(&format!("v{n}"))).collect();
+        let saved = SavedSpec::from_spec(&many);
+        assert_eq!(saved.volumes.len(), 16);
+        assert_eq!(saved.free_slot(), None);
+        assert_eq!(saved.volumes[15].slot, 0x1f);
     }
 }

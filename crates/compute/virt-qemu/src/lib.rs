@@ -4,7 +4,9 @@
 //! One `qemu-system-x86_64 -daemonize` per VM, so VMs outlive the agent; everything about a
 //! VM lives in `<instances_dir>/<uuid>/` (see [`cmdline::VmPaths`]): the qcow2 overlay, the
 //! console log, the QMP and serial sockets, the pid file, the config drive, `spec.json`,
-//! while suspended the saved memory, and while rescued the rescue disk (see [`rescue`]). A
+//! while suspended the saved memory, and while rescued the rescue disk (see [`rescue`]).
+//! Volumes are never the driver's files: a volume-backed VM has no `disk.qcow2`, and
+//! attached volumes are recorded in `spec.json` only (see [`volume`]). A
 //! process is only ever signalled after its pid file *and* `/proc/<pid>/cmdline` (which
 //! names the VM's directory) agree. Operations on one VM
 //! are serialised by a per-VM lock (QMP serves one client at a time). Blocking work runs as
@@ -18,6 +20,7 @@ pub mod process;
 pub mod qmp;
 mod rescue;
 mod vm;
+mod volume;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +78,14 @@ fn check_uuid(uuid: &str) -> Result<(), VirtError> {
             "invalid instance uuid {uuid:?}"
         )))
     }
+}
+
+/// Refuses a spec naming volumes QEMU cannot open (in `spec.json` every boot would fail).
+fn check_volumes(spec: &VmSpec) -> Result<(), VirtError> {
+    for v in spec.boot_volume.iter().chain(&spec.volumes) {
+        vm::block_volume(v, None)?;
+    }
+    Ok(())
 }
 
 fn invalid(uuid: &str, what: &str, power: PowerState) -> VirtError {
@@ -192,12 +203,38 @@ impl QemuDriver {
         spec: &VmSpec,
         rebuild: bool,
     ) -> Result<(), VirtError> {
+        check_volumes(spec)?;
         if let Some(drive) = &spec.config_drive {
             if rebuild || !exists(&paths.config_drive()).await {
                 disk::build_config_drive(paths, drive).await?;
             }
         }
-        disk::write_spec(paths, &SavedSpec::from_spec(spec)).await
+        let old = disk::read_spec(paths).await.ok();
+        disk::write_spec(paths, &SavedSpec::merged(spec, old)).await
+    }
+
+    /// True when the VM's root disk is a volume (by `spec` or by what was saved).
+    async fn volume_backed(&self, paths: &VmPaths, spec: Option<&VmSpec>) -> bool {
+        spec.is_some_and(|s| s.boot_volume.is_some())
+            || disk::read_spec(paths)
+                .await
+                .is_ok_and(|s| s.boot_volume.is_some())
+    }
+
+    /// Fails when the VM's own root disk is gone (a volume-backed VM has none).
+    async fn check_root_disk(
+        &self,
+        paths: &VmPaths,
+        spec: &VmSpec,
+        what: &str,
+    ) -> Result<(), VirtError> {
+        if self.volume_backed(paths, Some(spec)).await || exists(&paths.disk()).await {
+            return Ok(());
+        }
+        Err(VirtError::Failed(format!(
+            "{what} {}: the root disk is missing",
+            spec.uuid
+        )))
     }
 
     /// Removes leftovers of interrupted work in a VM directory whose QEMU is not running.
@@ -305,14 +342,15 @@ impl VirtDriver for QemuDriver {
                 }
             }
         }
+        check_volumes(spec)?;
         tokio::fs::create_dir_all(&paths.dir)
             .await
             .map_err(|e| VirtError::Failed(format!("create {}: {e}", paths.dir.display())))?;
-        disk::ensure_overlay(&paths, spec).await?;
+        if spec.boot_volume.is_none() {
+            disk::ensure_overlay(&paths, spec).await?;
+        }
         self.prepare(&paths, spec, true).await?;
-        self.boot(&paths, &SavedSpec::from_spec(spec), false)
-            .await?;
-        Ok(PowerState::Running)
+        self.boot_saved(&paths).await
     }
 
     async fn destroy(&self, uuid: &str) -> Result<(), VirtError> {
@@ -362,12 +400,7 @@ impl VirtDriver for QemuDriver {
             } => {}
             Found { power, .. } => return Err(invalid(&spec.uuid, "power on", power)),
         }
-        if !exists(&paths.disk()).await {
-            return Err(VirtError::Failed(format!(
-                "power on {}: the root disk is missing",
-                spec.uuid
-            )));
-        }
+        self.check_root_disk(&paths, spec, "power on").await?;
         self.clean_partials(&paths).await;
         self.prepare(&paths, spec, false).await?;
         self.boot_saved(&paths).await
@@ -542,6 +575,11 @@ impl VirtDriver for QemuDriver {
 
     async fn snapshot(&self, uuid: &str, dest: &Path) -> Result<(), VirtError> {
         let (paths, _guard) = self.existing(uuid).await?;
+        if self.volume_backed(&paths, None).await {
+            return Err(VirtError::InvalidState(format!(
+                "instance {uuid} boots from a volume: snapshot the volume instead"
+            )));
+        }
         if !exists(&paths.disk()).await {
             return Err(VirtError::Failed(format!("snapshot {uuid}: no root disk")));
         }
@@ -575,7 +613,9 @@ impl VirtDriver for QemuDriver {
             } => vm::stop(&paths, &live, RESIZE_POWEROFF_TIMEOUT).await?,
             Found { live: None, .. } => {}
         }
-        disk::grow(&paths.disk(), spec.root_gb).await?;
+        if !self.volume_backed(&paths, Some(spec)).await {
+            disk::grow(&paths.disk(), spec.root_gb).await?;
+        }
         self.prepare(&paths, spec, false).await?;
         self.boot_saved(&paths).await
     }
@@ -591,5 +631,26 @@ impl VirtDriver for QemuDriver {
 
     async fn unrescue(&self, spec: &VmSpec) -> Result<PowerState, VirtError> {
         self.unrescue_vm(spec).await
+    }
+
+    async fn attach_volume(
+        &self,
+        uuid: &str,
+        volume: &compute_virt::VmVolume,
+    ) -> Result<(), VirtError> {
+        self.attach(uuid, volume).await
+    }
+
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<(), VirtError> {
+        self.detach(uuid, volume_id).await
+    }
+
+    async fn extend_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        new_size_bytes: u64,
+    ) -> Result<(), VirtError> {
+        self.extend(uuid, volume_id, new_size_bytes).await
     }
 }

@@ -204,6 +204,39 @@ impl Qmp {
         }
     }
 
+    /// Waits up to `timeout` for the event `name` whose data satisfies `wanted` (events
+    /// collected earlier count too); false when it did not come. Other events are kept.
+    /// After `false` the connection may have lost part of a line: drop it.
+    pub async fn wait_event(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Result<bool, QmpError> {
+        if let Some(i) = self.events.iter().position(|(n, d)| n == name && wanted(d)) {
+            self.events.remove(i);
+            return Ok(true);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            match tokio::time::timeout(left, self.read_message(name)).await {
+                Err(_) | Ok(Err(QmpError::Timeout { .. })) => return Ok(false),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Message::Event { name: n, data })) => {
+                    if n == name && wanted(&data) {
+                        return Ok(true);
+                    }
+                    self.events.push((n, data));
+                }
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
     /// The asynchronous events seen so far (name, data), oldest first; clears the list.
     pub fn take_events(&mut self) -> Vec<(String, Value)> {
         std::mem::take(&mut self.events)

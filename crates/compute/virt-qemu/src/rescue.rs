@@ -38,12 +38,7 @@ impl QemuDriver {
             } => vm::stop(&paths, &live, RESCUE_POWEROFF_TIMEOUT).await?,
             Found { live: None, .. } => {}
         }
-        if !exists(&paths.disk()).await {
-            return Err(VirtError::Failed(format!(
-                "rescue {}: the root disk is missing",
-                spec.uuid
-            )));
-        }
+        self.check_root_disk(&paths, spec, "rescue").await?;
         self.clean_partials(&paths).await;
         // The rescue image's own size: the rescue system needs no more room.
         disk::create_overlay(image, format, &paths.rescue_disk(), 0).await?;
@@ -76,12 +71,7 @@ impl QemuDriver {
         remove_file(&paths.saved_state()).await?;
         remove_file(&paths.rescue_disk()).await?;
         self.clean_partials(&paths).await;
-        if !exists(&paths.disk()).await {
-            return Err(VirtError::Failed(format!(
-                "unrescue {}: the root disk is missing",
-                spec.uuid
-            )));
-        }
+        self.check_root_disk(&paths, spec, "unrescue").await?;
         self.prepare(&paths, spec, false).await?;
         tracing::info!(uuid = %spec.uuid, "unrescued; booting the root disk");
         self.boot_saved(&paths).await

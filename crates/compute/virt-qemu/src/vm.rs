@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use compute_virt::{PowerState, VirtError};
+use compute_virt::{PowerState, VirtError, VmVolume};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
-use crate::cmdline::{shell_quote, Nic, QemuArgs, VmPaths};
+use crate::cmdline::{shell_quote, target_format, BlockVolume, Nic, QemuArgs, VmPaths};
 use crate::disk::SavedSpec;
 use crate::process::{kill_and_wait, verified_pid, wait_gone};
 use crate::qmp::{Qmp, QmpError};
@@ -215,6 +215,20 @@ pub async fn save(paths: &VmPaths, live: &Live) -> Result<(), VirtError> {
     quit_or_kill(paths, live.pid).await
 }
 
+/// The QEMU side of a volume; refuses formats other than `raw` and `qcow2` and ids QEMU
+/// names cannot be made of.
+pub(crate) fn block_volume(v: &VmVolume, slot: Option<u8>) -> Result<BlockVolume, VirtError> {
+    let format = target_format(&v.target);
+    if !matches!(format, "raw" | "qcow2") {
+        return Err(VirtError::InvalidState(format!(
+            "volume {}: unsupported format {format:?} (raw or qcow2)",
+            v.volume_id
+        )));
+    }
+    BlockVolume::new(v, slot)
+        .ok_or_else(|| VirtError::InvalidState(format!("invalid volume id {:?}", v.volume_id)))
+}
+
 /// The command line's NICs for a saved spec: one virtio-net per port, in order.
 pub(crate) fn nics(saved: &SavedSpec) -> Vec<Nic> {
     saved
@@ -233,6 +247,8 @@ impl QemuDriver {
     /// Starts QEMU for `saved` (daemonized), restoring `suspend.state` when `incoming`, and
     /// returns its pid once QMP answers. The config drive is attached when `config.img` exists;
     /// the VM boots rescued (from `rescue.qcow2`, the root disk second) when that exists.
+    /// The root disk is the boot volume when the VM has one; the recorded volumes follow
+    /// every other device, each in its own PCI slot.
     pub(crate) async fn boot(
         &self,
         paths: &VmPaths,
@@ -252,6 +268,16 @@ impl QemuDriver {
             rescue: exists(&paths.rescue_disk()).await,
             nics: nics(saved),
             incoming: incoming.then(|| paths.saved_state()),
+            boot_volume: saved
+                .boot_volume
+                .as_ref()
+                .map(|v| block_volume(v, None))
+                .transpose()?,
+            volumes: saved
+                .volumes
+                .iter()
+                .map(|v| block_volume(&v.volume, Some(v.slot)))
+                .collect::<Result<_, _>>()?,
         };
         let log_path = paths.qemu_log();
         let log = tokio::fs::File::create(&log_path)
@@ -373,6 +399,8 @@ mod tests {
                     mac: format!("fa:16:3e:00:00:0{}", if *p == "a" { 1 } else { 2 }),
                 })
                 .collect(),
+            boot_volume: None,
+            volumes: vec![],
         };
         let n = nics(&saved);
         assert_eq!(

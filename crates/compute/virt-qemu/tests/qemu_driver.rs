@@ -13,7 +13,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use compute_virt::{ConfigDrive, PowerState, VirtDriver, VirtError, VmSpec};
+use compute_virt::{
+    ConfigDrive, PowerState, VirtDriver, VirtError, VmSpec, VmVolume, VolumeTarget,
+};
 use compute_virt_qemu::qmp::Qmp;
 use compute_virt_qemu::{Accel, QemuConfig, QemuDriver};
 use guest_image::marker;
@@ -104,6 +106,8 @@ fn spec(uuid: &str, base: &Path, hostname: Option<&str>) -> VmSpec {
             network_data: serde_json::Value::Null,
         }),
         nics: Vec::new(),
+        boot_volume: None,
+        volumes: Vec::new(),
     }
 }
 
@@ -584,4 +588,332 @@ async fn missing_and_malformed_vms_are_errors_not_processes() {
     );
     d.destroy(nope).await.unwrap();
     assert!(d.recover().await.unwrap().is_empty());
+}
+
+/// The volumes QEMU has open (block nodes named `v...`, as the driver names them): node,
+/// image file and virtual size, sorted by node.
+async fn volume_nodes(vm_dir: &Path) -> Vec<(String, PathBuf, u64)> {
+    let mut q = Qmp::connect(&vm_dir.join("qmp.sock"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let blocks = q.execute("query-block", None).await.unwrap();
+    let mut out: Vec<(String, PathBuf, u64)> = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| {
+            let inserted = &b["inserted"];
+            let node = inserted["node-name"].as_str()?;
+            node.starts_with('v').then(|| {
+                (
+                    node.to_string(),
+                    PathBuf::from(inserted["file"].as_str().unwrap_or("")),
+                    inserted["image"]["virtual-size"].as_u64().unwrap_or(0),
+                )
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A `qemu-nbd` serving one file, killed (by its pid: our child) when dropped.
+struct NbdServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl NbdServer {
+    fn start(file: &Path, export: &str) -> NbdServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("qemu-nbd")
+            .args(["-f", "raw", "-t", "--shared=4", "-b", "127.0.0.1"])
+            .args(["-p", &port.to_string(), "-x", export])
+            .arg(file)
+            .spawn()
+            .unwrap();
+        let server = NbdServer { child, port };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "qemu-nbd");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for NbdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn file_volume(id: &str, path: &Path, format: &str) -> VmVolume {
+    VmVolume {
+        volume_id: id.into(),
+        target: VolumeTarget::File {
+            path: path.to_path_buf(),
+            format: format.into(),
+        },
+        read_only: false,
+    }
+}
+
+fn saved_volume_ids(vm_dir: &Path) -> Vec<String> {
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vm_dir.join("spec.json")).unwrap()).unwrap();
+    saved["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["volume"]["volume_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Volumes on a real guest: hot-plug (the guest kernel sees a new virtio disk), idempotent
+/// attach and detach, extend, attach while stopped, persistence across power-off/on and
+/// suspend/resume, hot-unplug with the guest's cooperation; then a VM booting from a raw
+/// volume. Volume files are never the driver's: destroy leaves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_hot_plug_persist_and_boot_from_volume() {
+    const MIB: u64 = 1024 * 1024;
+    let base = image();
+    let tmp = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup {
+        dir: tmp.path().canonicalize().unwrap(),
+    };
+    let vols = tempfile::tempdir().unwrap();
+    let uuid = "7b2e9c10-4f3a-4d5b-8c6d-1e2f3a4b5c6d";
+    let d = driver(tmp.path(), "tcg");
+    let vm_dir = d.instances_dir().join(uuid);
+    let s = spec(uuid, &base, None);
+    assert_eq!(d.spawn(&s).await.unwrap(), PowerState::Running);
+    wait_ready(&d, uuid, 1).await;
+
+    // A raw volume hot-plugged into the running guest: vdb (no config drive here).
+    let a_id = "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
+    let a_node = "v3f1e2d4c5b6a49788a9b".to_string();
+    let a_path = vols.path().join("a.raw");
+    std::fs::File::create(&a_path)
+        .unwrap()
+        .set_len(64 * MIB)
+        .unwrap();
+    let a = file_volume(a_id, &a_path, "raw");
+    d.attach_volume(uuid, &a).await.unwrap();
+    wait_console(&d, uuid, "hot-plugged vdb", BOOT_TIMEOUT, |t| {
+        last_boot(t).contains("[vdb] 131072 512-byte logical blocks")
+    })
+    .await;
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [(a_node.clone(), a_path.clone(), 64 * MIB)]
+    );
+    // Attaching again changes nothing.
+    d.attach_volume(uuid, &a).await.unwrap();
+    assert_eq!(volume_nodes(&vm_dir).await.len(), 1);
+    assert_eq!(saved_volume_ids(&vm_dir), [a_id]);
+    let mut q = Qmp::connect(&vm_dir.join("qmp.sock"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let serial = q
+        .execute(
+            "qom-get",
+            Some(serde_json::json!({
+                "path": "/machine/peripheral/d3f1e2d4c5b6a49788a9b", "property": "serial"
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serial, "3f1e2d4c-5b6a-4978-8");
+    drop(q);
+
+    // An NBD export (qemu-nbd here, as the volume service's qemu-storage-daemon would
+    // serve it) plugs and unplugs the same way.
+    let c_path = vols.path().join("c.raw");
+    std::fs::File::create(&c_path)
+        .unwrap()
+        .set_len(16 * MIB)
+        .unwrap();
+    let nbd = NbdServer::start(&c_path, "vol-c");
+    let c = VmVolume {
+        volume_id: "0c0c0c0c-1d1d-4e4e-8f8f-2a2a2a2a2a2a".into(),
+        target: VolumeTarget::Nbd {
+            host: "127.0.0.1".into(),
+            port: nbd.port,
+            export: "vol-c".into(),
+            format: "raw".into(),
+        },
+        read_only: true,
+    };
+    d.attach_volume(uuid, &c).await.unwrap();
+    wait_console(&d, uuid, "hot-plugged nbd vdc", BOOT_TIMEOUT, |t| {
+        last_boot(t).contains("[vdc] 32768 512-byte logical blocks")
+    })
+    .await;
+    let nodes = volume_nodes(&vm_dir).await;
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert_eq!(nodes[0].0, "v0c0c0c0c1d1d4e4e8f8f");
+    assert!(
+        nodes[0]
+            .1
+            .display()
+            .to_string()
+            .starts_with("nbd://127.0.0.1:"),
+        "{nodes:?}"
+    );
+    d.detach_volume(uuid, &c.volume_id).await.unwrap();
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [(a_node.clone(), a_path.clone(), 64 * MIB)]
+    );
+    drop(nbd);
+
+    // Extend: QEMU and the guest see the new size.
+    d.extend_volume(uuid, a_id, 128 * MIB).await.unwrap();
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [(a_node.clone(), a_path.clone(), 128 * MIB)]
+    );
+    wait_console(&d, uuid, "vdb resized", BOOT_TIMEOUT, |t| {
+        t.contains("[vdb] new size: 262144 512-byte logical blocks")
+    })
+    .await;
+    assert!(matches!(
+        d.extend_volume(uuid, "not-attached", MIB).await,
+        Err(VirtError::InvalidState(_))
+    ));
+
+    // Stopped: a qcow2 volume is only recorded; power-on boots with both, in attach order,
+    // though the spec passed names none.
+    assert_eq!(
+        d.power_off(uuid, POWEROFF_TIMEOUT).await.unwrap(),
+        PowerState::Shutdown
+    );
+    let b_id = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d";
+    let b_node = "v9a8b7c6d5e4f4a3b9c2d".to_string();
+    let b_path = vols.path().join("b.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&b_path)
+        .arg("32M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    d.attach_volume(uuid, &file_volume(b_id, &b_path, "qcow2"))
+        .await
+        .unwrap();
+    assert_eq!(saved_volume_ids(&vm_dir), [a_id, b_id]);
+    assert_eq!(d.power_on(&s).await.unwrap(), PowerState::Running);
+    let text = wait_ready(&d, uuid, 2).await;
+    let boot = last_boot(&text);
+    for disk in [
+        "[vdb] 262144 512-byte logical blocks",
+        "[vdc] 65536 512-byte logical blocks",
+    ] {
+        assert!(boot.contains(disk), "{disk}:\n{boot}");
+    }
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [
+            (a_node.clone(), a_path.clone(), 128 * MIB),
+            (b_node.clone(), b_path.clone(), 32 * MIB)
+        ]
+    );
+
+    // Hot-unplug: the guest releases the device, QEMU drops it; again is fine.
+    d.detach_volume(uuid, a_id).await.unwrap();
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [(b_node.clone(), b_path.clone(), 32 * MIB)]
+    );
+    assert_eq!(saved_volume_ids(&vm_dir), [b_id]);
+    d.detach_volume(uuid, a_id).await.unwrap();
+    assert!(a_path.exists());
+
+    // Suspend and resume: the volume left in its own slot comes back where it was (the
+    // saved memory would not load otherwise).
+    assert_eq!(d.suspend(uuid).await.unwrap(), PowerState::Suspended);
+    assert!(matches!(
+        d.attach_volume(uuid, &a).await,
+        Err(VirtError::InvalidState(_))
+    ));
+    assert_eq!(d.resume(&s).await.unwrap(), PowerState::Running);
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [(b_node.clone(), b_path.clone(), 32 * MIB)]
+    );
+
+    // A hard reboot (a reset of the same process) keeps it too.
+    assert_eq!(d.reboot(uuid, true).await.unwrap(), PowerState::Running);
+    assert_eq!(
+        volume_nodes(&vm_dir).await,
+        [(b_node.clone(), b_path.clone(), 32 * MIB)]
+    );
+
+    // Destroy leaves the volumes' files alone.
+    d.destroy(uuid).await.unwrap();
+    assert!(!vm_dir.exists());
+    assert!(a_path.exists() && b_path.exists());
+
+    // Boot from volume: a raw copy of the image is the root disk; no overlay is made.
+    let root_id = "c0ffee00-1234-4abc-9def-0123456789ab";
+    let root_path = vols.path().join("root.raw");
+    let made = Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "raw"])
+        .arg(&base)
+        .arg(&root_path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bfv = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
+    let mut s2 = spec(bfv, &tmp.path().join("no-such-base.qcow2"), Some("bfv"));
+    s2.boot_volume = Some(file_volume(root_id, &root_path, "raw"));
+    // A data volume given at spawn (vdc after the config drive): user-data reads what was
+    // written to its file.
+    let data_path = vols.path().join("data.raw");
+    let mut data = b"FERROSTACK-VOLUME-DATA-OK".to_vec();
+    data.resize(MIB as usize, 0);
+    std::fs::write(&data_path, &data).unwrap();
+    s2.volumes = vec![file_volume("d1", &data_path, "raw")];
+    if let Some(drive) = &mut s2.config_drive {
+        drive.user_data = Some(b"#!/bin/sh\necho \"vol-data: $(head -c 25 /dev/vdc)\"\n".to_vec());
+    }
+    assert_eq!(d.spawn(&s2).await.unwrap(), PowerState::Running);
+    let bfv_dir = d.instances_dir().join(bfv);
+    assert!(!bfv_dir.join("disk.qcow2").exists());
+    wait_console(&d, bfv, "boot from volume", BOOT_TIMEOUT, |t| {
+        t.contains(marker::BOOTED)
+    })
+    .await;
+    wait_console(&d, bfv, "volume data read", BOOT_TIMEOUT, |t| {
+        t.contains("vol-data: FERROSTACK-VOLUME-DATA-OK")
+    })
+    .await;
+    let root_size = std::fs::metadata(&root_path).unwrap().len();
+    assert_eq!(
+        volume_nodes(&bfv_dir).await,
+        [
+            (
+                "vc0ffee0012344abc9def".to_string(),
+                root_path.clone(),
+                root_size
+            ),
+            ("vd1".to_string(), data_path.clone(), MIB),
+        ]
+    );
+    assert!(matches!(
+        d.snapshot(bfv, &tmp.path().join("snap.qcow2")).await,
+        Err(VirtError::InvalidState(_))
+    ));
+    assert!(matches!(
+        d.detach_volume(bfv, root_id).await,
+        Err(VirtError::InvalidState(_))
+    ));
+    d.destroy(bfv).await.unwrap();
+    assert!(root_path.exists() && data_path.exists());
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::{HostInfo, PowerState, Result, VirtDriver, VirtError, VmInfo, VmSpec};
+use crate::{HostInfo, PowerState, Result, VirtDriver, VirtError, VmInfo, VmSpec, VmVolume};
 
 #[derive(Debug, Clone)]
 struct FakeVm {
@@ -276,9 +276,61 @@ impl VirtDriver for FakeDriver {
             Ok(PowerState::Running)
         })
     }
+
+    async fn attach_volume(&self, uuid: &str, volume: &VmVolume) -> Result<()> {
+        self.with(|vms| {
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| VirtError::NotFound(uuid.to_string()))?;
+            if !vm
+                .spec
+                .volumes
+                .iter()
+                .any(|v| v.volume_id == volume.volume_id)
+            {
+                vm.spec.volumes.push(volume.clone());
+                vm.console
+                    .push_str(&format!("fake: attached {}\n", volume.volume_id));
+            }
+            Ok(())
+        })
+    }
+
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<()> {
+        self.with(|vms| {
+            if let Some(vm) = vms.get_mut(uuid) {
+                vm.spec.volumes.retain(|v| v.volume_id != volume_id);
+            }
+            Ok(())
+        })
+    }
+
+    async fn extend_volume(&self, uuid: &str, volume_id: &str, _new_size_bytes: u64) -> Result<()> {
+        self.with(|vms| {
+            let vm = vms
+                .get(uuid)
+                .ok_or_else(|| VirtError::NotFound(uuid.to_string()))?;
+            if vm.spec.volumes.iter().any(|v| v.volume_id == volume_id) {
+                Ok(())
+            } else {
+                Err(VirtError::NotFound(volume_id.to_string()))
+            }
+        })
+    }
 }
 
 impl FakeDriver {
+    /// Ids of the volumes attached to `uuid` (tests).
+    pub fn volumes(&self, uuid: &str) -> Vec<String> {
+        self.with(|vms| {
+            Ok(vms
+                .get(uuid)
+                .map(|vm| vm.spec.volumes.iter().map(|v| v.volume_id.clone()).collect())
+                .unwrap_or_default())
+        })
+        .unwrap_or_default()
+    }
+
     /// The rescue image `uuid` boots from, while it is rescued (tests).
     pub fn rescue_image(&self, uuid: &str) -> Option<PathBuf> {
         self.with(|vms| Ok(vms.get(uuid).and_then(|vm| vm.rescue.clone())))
@@ -303,6 +355,8 @@ mod tests {
             image_properties: Default::default(),
             config_drive: None,
             nics: Vec::new(),
+            boot_volume: None,
+            volumes: Vec::new(),
         }
     }
 

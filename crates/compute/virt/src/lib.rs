@@ -69,6 +69,32 @@ pub struct VmNic {
     pub mac: String,
 }
 
+/// Where a volume's bytes are, as the hypervisor opens them (from the volume service's
+/// connection info).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum VolumeTarget {
+    /// A file on this host (`raw` or `qcow2`).
+    File { path: PathBuf, format: String },
+    /// An NBD export (`nbd://host:port/export`) holding `format` data.
+    Nbd {
+        host: String,
+        port: u16,
+        export: String,
+        format: String,
+    },
+}
+
+/// A volume attached to a VM: a virtio-blk device whose serial is the volume id (truncated to
+/// the 20 bytes virtio-blk keeps, as Nova does), so the guest finds it under
+/// `/dev/disk/by-id/virtio-<serial>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VmVolume {
+    pub volume_id: String,
+    pub target: VolumeTarget,
+    pub read_only: bool,
+}
+
 /// What the driver needs to build or boot a VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSpec {
@@ -86,6 +112,11 @@ pub struct VmSpec {
     pub config_drive: Option<ConfigDrive>,
     /// The NICs in the guest's order (none: no network device at all).
     pub nics: Vec<VmNic>,
+    /// Boot from volume: the root disk is this volume (no overlay is made and `base_image`
+    /// is not read).
+    pub boot_volume: Option<VmVolume>,
+    /// Volumes attached after the root disk, in the guest's order (`vdb`, `vdc`, ...).
+    pub volumes: Vec<VmVolume>,
 }
 
 /// A VM's current shape as the hypervisor reports it.
@@ -166,4 +197,17 @@ pub trait VirtDriver: Send + Sync + 'static {
     /// Unrescue: stops the rescue VM, drops the rescue overlay and boots the VM normally from
     /// its own disk. A VM that is not rescued is only booted if it is stopped.
     async fn unrescue(&self, spec: &VmSpec) -> Result<PowerState>;
+
+    /// Hot-plugs `volume` into the running VM (and records it, so later boots of the VM
+    /// include it). Attaching an attached volume succeeds and changes nothing. A VM that is
+    /// not running only records it.
+    async fn attach_volume(&self, uuid: &str, volume: &VmVolume) -> Result<()>;
+
+    /// Hot-unplugs the volume from the running VM, waits until the guest released it, and
+    /// forgets it. Succeeds when the volume is not attached.
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<()>;
+
+    /// Tells a running guest that an attached volume grew (QMP `block_resize`).
+    async fn extend_volume(&self, uuid: &str, volume_id: &str, new_size_bytes: u64)
+        -> Result<()>;
 }
