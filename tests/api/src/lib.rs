@@ -84,7 +84,7 @@ impl TestCloud {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestCloud> {
         Self::start_opts(
             tweak,
-            &["identity", "image", "placement", "network", "compute"],
+            &["identity", "image", "placement", "network", "volume", "compute"],
         )
         .await
     }
@@ -340,7 +340,8 @@ impl TestCloud {
     }
 }
 
-async fn into_resp(r: reqwest::Response) -> Resp {
+/// Reads a response into a [`Resp`] (status, headers, text and JSON body).
+pub async fn into_resp(r: reqwest::Response) -> Resp {
     let status = r.status();
     let headers = r.headers().clone();
     let text = r.text().await.unwrap_or_default();

@@ -488,6 +488,18 @@ impl Cloud {
         c
     }
 
+    /// The command `openstack --os-cloud ferrostack ARGS` (as admin), not yet run: for a
+    /// request left in flight (`spawn`), e.g. while the server is killed. Output is discarded.
+    pub fn osc_command_for(&self, args: &[&str]) -> Command {
+        let mut c = self.osc_command(&self.dir().join("clouds.yaml"));
+        c.arg("--os-cloud")
+            .arg(CLOUD)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
     /// `openstack --os-cloud ferrostack ARGS` with the cloud's clouds.yaml (as admin).
     pub fn osc_output(&self, args: &[&str]) -> Output {
         let mut c = self.osc_command(&self.dir().join("clouds.yaml"));

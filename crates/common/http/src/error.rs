@@ -14,8 +14,11 @@ pub enum Dialect {
     /// Keystone: `{"error": {"code", "message", "title"}}`; 401 carries `WWW-Authenticate`
     /// pointing at this identity URL.
     Identity { auth_uri: String },
-    /// Nova and Cinder: `{"itemNotFound": {"code", "message"}}` and friends.
+    /// Nova: `{"itemNotFound": {"code", "message"}}` and friends.
     Compute,
+    /// Cinder: Nova's shapes, and a missing resource reads "Volume X could not be found."
+    /// (`Error::NotFound { kind: "volume_type", .. }` → "Volume type X could not be found.").
+    Volume,
     /// Neutron: `{"NeutronError": {"type", "message", "detail"}}`.
     Network,
     /// Placement and the API-SIG: `{"errors": [{"status", "title", "detail", "code", "request_id"}]}`.
@@ -70,7 +73,13 @@ impl Dialect {
                     json!({"error": {"code": status, "message": message, "title": title(status)}});
                 (code, axum::Json(body)).into_response()
             }
-            Dialect::Compute => {
+            Dialect::Compute | Dialect::Volume => {
+                let message = match (self, err) {
+                    (Dialect::Volume, Error::NotFound { kind, id }) if *kind != "resource" => {
+                        format!("{} {id} could not be found.", humanize(kind))
+                    }
+                    _ => message,
+                };
                 let name = match status {
                     400 => "badRequest",
                     401 => "unauthorized",
@@ -168,12 +177,7 @@ fn neutron_type(err: &Error, default: &str, message: String) -> (String, String)
                         .unwrap_or_default()
                 })
                 .collect();
-            let human = kind.replace('_', " ");
-            let mut h = human.chars();
-            let human = h
-                .next()
-                .map(|f| f.to_uppercase().chain(h).collect::<String>())
-                .unwrap_or_default();
+            let human = humanize(kind);
             return (
                 format!("{camel}NotFound"),
                 format!("{human} {id} could not be found."),
@@ -181,6 +185,15 @@ fn neutron_type(err: &Error, default: &str, message: String) -> (String, String)
         }
     }
     (default.to_string(), message)
+}
+
+/// `security_group` → `Security group`.
+fn humanize(kind: &str) -> String {
+    let human = kind.replace('_', " ");
+    let mut h = human.chars();
+    h.next()
+        .map(|f| f.to_uppercase().chain(h).collect::<String>())
+        .unwrap_or_default()
 }
 
 fn html_escape(s: &str) -> String {
@@ -247,7 +260,9 @@ fn not_found_generic(dialect: &Dialect, request_id: &str) -> Response {
         Dialect::Identity { .. } => {
             json!({"error": {"code": 404, "message": msg, "title": "Not Found"}})
         }
-        Dialect::Compute => json!({"itemNotFound": {"code": 404, "message": msg}}),
+        Dialect::Compute | Dialect::Volume => {
+            json!({"itemNotFound": {"code": 404, "message": msg}})
+        }
         Dialect::Network => {
             json!({"NeutronError": {"type": "HTTPNotFound", "message": msg, "detail": ""}})
         }
@@ -313,6 +328,12 @@ mod tests {
         );
         let v =
             body_json(Dialect::Network.render(&Error::not_found("security_group", "g"), "r")).await;
+        let vol = body_json(Dialect::Volume.render(&Error::not_found("volume_type", "t"), "r")).await;
+        assert_eq!(
+            vol["itemNotFound"]["message"],
+            "Volume type t could not be found."
+        );
+        assert_eq!(vol["itemNotFound"]["code"], 404);
         assert_eq!(v["NeutronError"]["type"], "SecurityGroupNotFound");
         assert_eq!(
             v["NeutronError"]["message"],
