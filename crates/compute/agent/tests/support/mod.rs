@@ -229,6 +229,27 @@ impl VirtDriver for TestDriver {
     async fn unrescue(&self, spec: &VmSpec) -> compute_virt::Result<PowerState> {
         self.inner.unrescue(spec).await
     }
+
+    async fn attach_volume(
+        &self,
+        uuid: &str,
+        volume: &compute_virt::VmVolume,
+    ) -> compute_virt::Result<()> {
+        self.inner.attach_volume(uuid, volume).await
+    }
+
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> compute_virt::Result<()> {
+        self.inner.detach_volume(uuid, volume_id).await
+    }
+
+    async fn extend_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        new_size_bytes: u64,
+    ) -> compute_virt::Result<()> {
+        self.inner.extend_volume(uuid, volume_id, new_size_bytes).await
+    }
 }
 
 /// Forwards every report cast to the conductor topic.
