@@ -8,5 +8,6 @@ pub mod compute;
 pub mod network;
 pub mod seed;
 pub mod server;
+pub mod volume;
 
 pub use server::{start, Running, StartOptions};

@@ -45,6 +45,7 @@ impl Default for StartOptions {
                 "image".into(),
                 "placement".into(),
                 "network".into(),
+                "volume".into(),
                 "compute".into(),
             ],
             bootstrap: true,
@@ -468,7 +469,35 @@ pub async fn start(cfg: Config, opts: StartOptions) -> anyhow::Result<Running> {
                 let router = wrap_service(network_api::router(state), Dialect::Network, "network", Some(a), &metrics);
                 app = mount(app, "/network", router);
             }
-            other => bail!("service {other:?} is not available yet (known: identity, image, placement, compute, network)"),
+            "volume" => {
+                let Some(a) = auth.clone() else {
+                    bail!("the volume service needs the identity service mounted before it");
+                };
+                if opts.bootstrap {
+                    if let Some(id) = &identity_svc {
+                        crate::catalog::register(id, "volume", &base_url, &cfg.identity.region).await?;
+                    }
+                }
+                let images = match &seeder.0 {
+                    Some(i) => i.clone(),
+                    None => image(&cfg, &db).await?,
+                };
+                let volumes = crate::volume::start(&cfg, &db, images).await?;
+                let mut policy = Enforcer::new(common_policy::cinder::DEFAULTS).map_err(|e| anyhow::anyhow!("{e}"))?;
+                if !cfg.volume.policy_file.is_empty() {
+                    let text = std::fs::read_to_string(&cfg.volume.policy_file)
+                        .with_context(|| format!("read policy file {}", cfg.volume.policy_file))?;
+                    policy = policy.with_overrides(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                let state = volume_api::ApiState {
+                    volumes,
+                    policy: Arc::new(policy),
+                    base_url: base_url.clone(),
+                };
+                let router = wrap_service(volume_api::router(state), Dialect::Volume, "volume", Some(a), &metrics);
+                app = mount(app, "/volume", router);
+            }
+            other => bail!("service {other:?} is not available yet (known: identity, image, placement, network, volume, compute)"),
         }
     }
     drop(auth);

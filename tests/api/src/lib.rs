@@ -84,7 +84,14 @@ impl TestCloud {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestCloud> {
         Self::start_opts(
             tweak,
-            &["identity", "image", "placement", "network", "volume", "compute"],
+            &[
+                "identity",
+                "image",
+                "placement",
+                "network",
+                "volume",
+                "compute",
+            ],
         )
         .await
     }

@@ -328,7 +328,8 @@ mod tests {
         );
         let v =
             body_json(Dialect::Network.render(&Error::not_found("security_group", "g"), "r")).await;
-        let vol = body_json(Dialect::Volume.render(&Error::not_found("volume_type", "t"), "r")).await;
+        let vol =
+            body_json(Dialect::Volume.render(&Error::not_found("volume_type", "t"), "r")).await;
         assert_eq!(
             vol["itemNotFound"]["message"],
             "Volume type t could not be found."

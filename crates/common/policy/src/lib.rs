@@ -17,6 +17,7 @@
 //! - Python's `None` is spelled [`NONE`] in both credentials and targets.
 
 mod check;
+pub mod cinder;
 mod enforcer;
 pub mod glance;
 pub mod keystone;

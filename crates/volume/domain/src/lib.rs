@@ -594,6 +594,26 @@ impl Volumes {
         tx.commit().await
     }
 
+    /// Sets the `bootable` and `read_only` flags (`None` leaves each as it is).
+    pub async fn set_flags(
+        &self,
+        caller: &Caller,
+        id: &str,
+        bootable: Option<bool>,
+        read_only: Option<bool>,
+    ) -> Result<()> {
+        let mut v = self.get(caller, id).await?;
+        if let Some(b) = bootable {
+            v.bootable = b;
+        }
+        if let Some(r) = read_only {
+            v.read_only = r;
+        }
+        let mut tx = self.store.begin().await?;
+        tx.volume_update(&v).await?;
+        tx.commit().await
+    }
+
     /// What `project_id` uses.
     pub async fn usage(&self, project_id: &str) -> Result<Usage> {
         let mut tx = self.store.begin().await?;
