@@ -365,7 +365,7 @@ async fn endpoint_crud_validation_and_token_catalog() {
         &c,
         &t,
         "/services",
-        json!({"service": {"type": "volumev3", "name": "cinder"}}),
+        json!({"service": {"type": "sharev2", "name": "manila"}}),
     )
     .await;
     let sid = svc.body["service"]["id"].as_str().unwrap().to_string();
@@ -403,7 +403,7 @@ async fn endpoint_crud_validation_and_token_catalog() {
         .as_str()
         .unwrap()
         .to_string();
-    let urls = catalog_urls(&c, &t2, "volumev3").await;
+    let urls = catalog_urls(&c, &t2, "sharev2").await;
     assert_eq!(urls, [format!("http://v/v3/{pid}")]);
 
     // Validation: interface, url, service, region; nothing written.
@@ -494,7 +494,7 @@ async fn endpoint_crud_validation_and_token_catalog() {
     assert_eq!(p.status, 404);
     assert_eq!(p.body["error"]["message"], "Could not find endpoint: nope.");
     let t3 = c.admin_token().await;
-    let mut urls = catalog_urls(&c, &t3, "volumev3").await;
+    let mut urls = catalog_urls(&c, &t3, "sharev2").await;
     urls.sort();
     assert_eq!(urls, ["http://i", "http://v2/v3"]);
     let p = patch(
@@ -505,7 +505,7 @@ async fn endpoint_crud_validation_and_token_catalog() {
     )
     .await;
     assert_eq!(p.body["endpoint"]["enabled"], false);
-    assert_eq!(catalog_urls(&c, &t3, "volumev3").await, ["http://v2/v3"]);
+    assert_eq!(catalog_urls(&c, &t3, "sharev2").await, ["http://v2/v3"]);
     patch(
         &c,
         &t,
@@ -513,7 +513,7 @@ async fn endpoint_crud_validation_and_token_catalog() {
         json!({"service": {"enabled": false}}),
     )
     .await;
-    assert!(catalog_urls(&c, &t3, "volumev3").await.is_empty());
+    assert!(catalog_urls(&c, &t3, "sharev2").await.is_empty());
 
     assert_eq!(del(&c, &t, &format!("/endpoints/{eid}")).await.status, 204);
     assert_eq!(get(&c, &t, &format!("/endpoints/{eid}")).await.status, 404);
